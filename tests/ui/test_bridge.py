@@ -1,0 +1,74 @@
+"""Bus events reach bound Kivy handlers on the Kivy main thread, in publish order."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from kivy.clock import Clock
+
+from kiosk.core.bus import EventBus
+from kiosk.core.events import ALL_EVENTS, Event, FavoritesUpdated, kivy_event_name
+from kiosk.ui.bridge import KivyEventBridge
+from tests.core.test_events import SAMPLES
+
+
+def _pump_until(condition, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        Clock.tick()
+        time.sleep(0.001)
+
+
+def test_every_event_type_has_a_kivy_event_and_arrives_on_the_main_thread() -> None:
+    bus = EventBus()
+    bridge = KivyEventBridge(bus)
+    main = threading.get_ident()
+    received: list[tuple[str, Event, int]] = []
+    for cls in ALL_EVENTS:
+        name = kivy_event_name(cls.name)
+        bridge.bind(**{name: lambda _b, e, n=name: received.append((n, e, threading.get_ident()))})
+    worker = threading.Thread(target=lambda: [bus.publish(s) for s in SAMPLES])
+    worker.start()
+    worker.join()
+    _pump_until(lambda: len(received) == len(SAMPLES))
+    bridge.close()
+    assert [e for _, e, _ in received] == SAMPLES  # every event, in publish order
+    assert all(n == kivy_event_name(e.name) for n, e, _ in received)
+    assert {t for _, _, t in received} == {main}
+
+
+def test_order_is_kept_across_many_events_from_several_threads() -> None:
+    bus = EventBus()
+    bridge = KivyEventBridge(bus)
+    got: list[int] = []
+    published: list[int] = []
+    lock = threading.Lock()
+    bridge.bind(on_favorites_updated=lambda _b, e: got.append(e.track_id))
+
+    def publish(base: int) -> None:
+        for i in range(500):
+            with lock:  # the lock fixes one global publish order to compare against
+                published.append(base + i)
+                bus.publish(FavoritesUpdated(action="added", track_id=base + i))
+
+    threads = [threading.Thread(target=publish, args=(t * 10_000,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    _pump_until(lambda: len(got) == len(published))
+    bridge.close()
+    assert got == published
+
+
+def test_closed_bridge_stops_listening() -> None:
+    bus = EventBus()
+    bridge = KivyEventBridge(bus)
+    got: list[Event] = []
+    bridge.bind(on_favorites_updated=lambda _b, e: got.append(e))
+    bridge.close()
+    bus.publish(FavoritesUpdated(action="added", track_id=1))
+    for _ in range(5):
+        Clock.tick()
+    assert got == []
