@@ -66,7 +66,7 @@ class PlayQueue:
         )
 
     def copy(self) -> PlayQueue:
-        return PlayQueue(
+        return type(self)(
             entries=list(self.entries),
             unshuffled=list(self.unshuffled),
             current=self.current,

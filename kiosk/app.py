@@ -1,0 +1,166 @@
+"""The one place that builds and wires the jukebox: store, core, player, USB sticks, buttons, screen.
+
+Each part that can be missing on a given machine (a sound device, GPIO, udev, a screen) is started
+on its own, and its absence becomes a clear message instead of a traceback: the screen shows it
+full-screen when there is a screen, the terminal when there is not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from kiosk.config import Config
+from kiosk.core.bus import EventBus
+from kiosk.core.errors import DatabaseError, DeviceError, KioskError
+from kiosk.core.events import AppError
+from kiosk.core.jukebox import Jukebox
+from kiosk.core.ports.library import LibraryStore
+from kiosk.core.ports.playback import Player
+
+log = logging.getLogger(__name__)
+
+
+NO_SCREEN_MESSAGE = (
+    "kiosk: no screen found (no DISPLAY, WAYLAND_DISPLAY or console KMS device). On a desktop, run it\n"
+    "kiosk: inside your graphical session; on the Pi, the kiosk service draws on the console."
+)
+
+
+def find_screen() -> str | None:
+    """How the jukebox can draw here: a named SDL driver, an X or Wayland display, or the Pi's KMS."""
+    if os.environ.get("SDL_VIDEODRIVER"):
+        return f"SDL video driver {os.environ['SDL_VIDEODRIVER']}"
+    if os.environ.get("WAYLAND_DISPLAY"):
+        return "Wayland display"
+    if os.environ.get("DISPLAY"):
+        return f"X display {os.environ['DISPLAY']}"
+    if any(Path("/dev/dri").glob("card*")) and sys.stdin is not None and sys.stdin.isatty():
+        os.environ["SDL_VIDEODRIVER"] = "kmsdrm"
+        return "the console through KMS/DRM"
+    return None
+
+
+def open_store(config: Config, bus: EventBus) -> LibraryStore:
+    from kiosk.library.store import SqlLibraryStore
+
+    return SqlLibraryStore.open(config.database, bus)
+
+
+def fill_demo_library(config: Config, store: LibraryStore) -> None:
+    """An empty library with the demo allowed gets a few generated tunes, so there is music at once."""
+    if not config.library.demo or store.count_tracks() > 0:
+        return
+    from kiosk.library.demo import make_demo_library
+
+    infos = make_demo_library(config.data_dir / "demo")
+    store.add_tracks(infos)
+    log.info("added %d demo tracks", len(infos))
+
+
+def build_player(config: Config, bus: EventBus) -> Player:
+    from kiosk.audio import build_player as build
+
+    return build(config, bus)
+
+
+def _optional(name: str, bus: EventBus, start: Callable[[], Any]) -> Any:
+    """Starts a part the jukebox can live without; its failure is logged and shown, never fatal."""
+    try:
+        return start()
+    except (KioskError, OSError, ImportError) as exc:
+        log.warning("%s unavailable: %s", name, exc)
+        bus.publish(AppError(source=name, message=f"{name}: {exc}"))
+        return None
+
+
+def run_jukebox(config: Config, *, windowed: bool = False) -> int:
+    """Starts everything, runs the screen until it closes, then shuts down in order."""
+    from kiosk import service
+
+    screen = find_screen()
+    bus = EventBus()
+    try:
+        store = open_store(config, bus)
+    except DatabaseError as exc:
+        return _fail(config, screen, windowed, f"The music library cannot be opened. {exc}")
+    with ExitStack() as stack:
+        stack.callback(store.close)
+        fill_demo_library(config, store)
+        try:
+            player: Player | None = build_player(config, bus)
+        except DeviceError as exc:
+            return _fail(config, screen, windowed, f"No sound device found. {exc}")
+        jukebox = Jukebox(store, bus, player)
+        stack.callback(jukebox.close)
+        if config.usb.enabled:
+            usb = _optional("usb", bus, lambda: _start_usb(config, bus, jukebox, store))
+            if usb is not None:
+                stack.callback(usb.stop)
+        controls = _optional("buttons", bus, lambda: _start_controls(config, jukebox, bus))
+        if controls is not None:
+            stack.callback(controls.close)
+        if screen is None:
+            print(NO_SCREEN_MESSAGE, file=sys.stderr)
+            return 2
+        watchdog = service.Watchdog()
+        _stop_kivy_on_sigterm()
+        from kiosk.ui import run_ui
+
+        service.notify_ready("Playing")
+        try:
+            return run_ui(config, jukebox, bus, windowed=windowed, heartbeat=watchdog.beat)
+        finally:
+            service.notify_stopping()
+    return 0
+
+
+def _start_usb(config: Config, bus: EventBus, jukebox: Jukebox, store: LibraryStore) -> Any:
+    from kiosk.hw.usb import build_stick_service
+
+    svc = build_stick_service(config, bus, jukebox, store)
+    svc.start()
+    return svc
+
+
+def _start_controls(config: Config, jukebox: Jukebox, bus: EventBus) -> Any:
+    from kiosk.hw.buttons import build_controls
+
+    controls = build_controls(config, jukebox, bus)
+    controls.start()
+    return controls
+
+
+def _stop_kivy_on_sigterm() -> None:
+    """systemd stops the jukebox with SIGTERM: leave the Kivy loop so everything closes in order."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        from kivy.app import App
+
+        app = App.get_running_app()
+        if app is not None:
+            app.stop()
+        else:
+            raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def _fail(config: Config, screen: str | None, windowed: bool, message: str) -> int:
+    """Shows a problem that stops the jukebox: full-screen when there is a screen, else on the terminal."""
+    log.error("%s", message)
+    print(f"kiosk: {message}", file=sys.stderr)
+    if screen is None:
+        print(NO_SCREEN_MESSAGE, file=sys.stderr)
+        return 2
+    from kiosk.ui import run_ui
+
+    run_ui(config, None, None, windowed=windowed, message=message)
+    return 2
