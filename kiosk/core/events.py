@@ -167,6 +167,9 @@ class LibraryScanComplete(Event):
     error_reasons: Annotated[
         tuple[str, ...], _doc("The first few errors, as 'path: reason'.")
     ] = ()
+    skip_reasons: Annotated[
+        tuple[str, ...], _doc("The first few files refused (symlink, FIFO, bad name...), as 'path: reason'.")
+    ] = ()
 
 
 # --- Additions the jukebox needs ---------------------------------------------------------------

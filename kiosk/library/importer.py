@@ -1,0 +1,340 @@
+"""Copying a stick's music into the library folder, so that no power cut or pulled stick leaves a mess.
+
+Stages after the scan's inventory and tag reading: drop what the library already holds (same content
+hash), plan destination paths from sanitised tags, check free space, then copy file by file into a
+temp file that is hashed while it is written, fsynced and renamed into place. Rows are committed
+only for files whose rename is durable (their folder fsynced first), so no row ever points at a
+missing or half-copied file. Nothing is ever written to the stick: it is only opened for reading.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import logging
+import os
+import shutil
+import stat
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from kiosk.core.bus import EventBus
+from kiosk.core.events import ImportState, LibraryScanComplete
+from kiosk.core.models import TrackInfo
+from kiosk.core.ports.library import LibraryStore
+from kiosk.core.ports.usb import TagReader
+from kiosk.core.ratelimit import Throttle
+from kiosk.library.scanner import ScanJob, ScanTally, inventory_with_progress
+from kiosk.library.tags import clean_text
+
+log = logging.getLogger(__name__)
+
+COPY_CHUNK = 1024 * 1024
+#: Room left free on the library disk after an import (the database and logs need some too).
+DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024
+MAX_COMPONENT_BYTES = 120
+_FORBIDDEN = str.maketrans({c: "_" for c in '/\\:*?"<>|'})
+
+
+class SourceGone(Exception):
+    """The stick went away (pulled, or its mount died) in the middle of a copy."""
+
+
+class DiskFull(Exception):
+    """The library disk has no room for the next file."""
+
+
+def safe_component(text: str, fallback: str, max_bytes: int = MAX_COMPONENT_BYTES) -> str:
+    """One path component from a tag: no separators, no leading dots, no control characters, capped."""
+    name = clean_text(text).translate(_FORBIDDEN).lstrip(". ").rstrip(". ")
+    encoded = name.encode("utf-8")
+    if len(encoded) > max_bytes:
+        name = encoded[:max_bytes].decode("utf-8", "ignore").rstrip(". ")
+    return name or fallback
+
+
+def plan_destination(info: TrackInfo, music_dir: Path, taken: set[str]) -> Path:
+    """``Artist/Album/NN Title.ext`` under ``music_dir``; a name already used gets " (2)", " (3)"..."""
+    artist = safe_component(info.album_artist or info.artist, "Unknown artist")
+    album = safe_component(info.album, "Unknown album")
+    prefix = ""
+    if info.track_number:
+        prefix = f"{info.track_number:02d} "
+        if info.disc_number and (info.disc_total or 1) > 1:
+            prefix = f"{info.disc_number}-{prefix}"
+    suffix = os.path.splitext(info.path)[1].lower()
+    stem = safe_component(prefix + info.title, "Untitled")
+    folder = music_dir / artist / album
+    for n in range(1, 10000):
+        name = f"{stem}{suffix}" if n == 1 else f"{stem} ({n}){suffix}"
+        candidate = folder / name
+        key = str(candidate).casefold()
+        if key not in taken and not os.path.lexists(candidate):
+            taken.add(key)
+            return candidate
+    raise OSError(errno.EEXIST, "no free file name", str(folder / stem))
+
+
+@dataclass(slots=True)
+class PlannedCopy:
+    info: TrackInfo
+    destination: Path
+
+
+def copy_verified(
+    source: str, destination: Path, expected_hash: str, cancelled: Callable[[], bool], chunk: int = COPY_CHUNK
+) -> os.stat_result:
+    """Copies to a temp file beside ``destination``, checks the hash, fsyncs and renames.
+
+    Raises ``SourceGone`` on a read error or a cancel, ``DiskFull`` on ENOSPC/EDQUOT, ``ValueError`` when
+    the content differs from what was scanned. The temp file never outlives a failure.
+    """
+    tmp = destination.parent / f".import-{uuid.uuid4().hex}.part"
+    try:
+        src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise SourceGone(f"cannot open: {exc.strerror or exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(src_fd).st_mode):
+            raise ValueError("not a regular file")
+        dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            digest = hashlib.blake2b(digest_size=16)
+            buffer = bytearray(chunk)
+            view = memoryview(buffer)
+            while True:
+                if cancelled():
+                    raise SourceGone("import cancelled")
+                try:
+                    n = os.readv(src_fd, [buffer])
+                except OSError as exc:
+                    raise SourceGone(f"read failed: {exc.strerror or exc}") from exc
+                if n == 0:
+                    break
+                digest.update(view[:n])
+                _write_all(dst_fd, view[:n])
+            _fsync(dst_fd)
+        finally:
+            os.close(dst_fd)
+        if digest.hexdigest() != expected_hash:
+            raise ValueError("the file changed between scan and copy")
+        os.rename(tmp, destination)
+        return os.stat(destination)
+    finally:
+        os.close(src_fd)
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        try:
+            written = os.write(fd, data)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFull("the library disk is full") from exc
+            raise
+        data = data[written:]
+
+
+def _fsync(fd: int) -> None:
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull("the library disk is full") from exc
+        raise
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class StickImporter:
+    """Imports the music on a mounted stick into ``music_dir``; one job at a time, on the caller's thread."""
+
+    def __init__(
+        self,
+        store: LibraryStore,
+        bus: EventBus,
+        reader: TagReader,
+        music_dir: Path,
+        *,
+        batch_size: int = 50,
+        reserve_bytes: int = DEFAULT_RESERVE_BYTES,
+        progress_interval: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store, self._bus, self._reader = store, bus, reader
+        self._music_dir = Path(music_dir)
+        self._batch_size, self._reserve = batch_size, reserve_bytes
+        self._progress_interval, self._clock = progress_interval, clock
+
+    def import_from(
+        self,
+        root: str | os.PathLike[str],
+        *,
+        job_id: str | None = None,
+        cancel: threading.Event | None = None,
+        source_alive: Callable[[], bool] | None = None,
+    ) -> LibraryScanComplete:
+        """Copies new music from ``root``; returns (and publishes) the scan-complete event.
+
+        ``source_alive`` tells a bad file from a stick that is gone; by default the root must still stat.
+        """
+        root_str = os.path.abspath(os.fspath(root))
+        alive = source_alive or (lambda: _stat_ok(root_str))
+        job = ScanJob(self._bus, root_str, job_id, cancel, self._progress_interval, self._clock)
+        tally = job.tally
+        import_events: Throttle[ImportState] = Throttle(self._bus.publish, self._progress_interval, self._clock)
+        files_total = bytes_total = files_done = bytes_done = 0
+
+        def import_state(state: str, current: str | None = None, message: str = "") -> ImportState:
+            return ImportState(
+                job_id=tally.job_id, state=state,  # type: ignore[arg-type]
+                files_done=files_done, files_total=files_total, bytes_done=bytes_done, bytes_total=bytes_total,
+                current_path=tally.relative(current) if current else None, message=message,
+            )
+
+        def stop(status: str, message: str) -> LibraryScanComplete:
+            import_events.offer(import_state(status, message=message))
+            import_events.flush()
+            return job.finish("completed" if status == "completed" else status)  # type: ignore[arg-type]
+
+        try:
+            inventory = inventory_with_progress(job, root_str, allow_undecodable_names=True)
+            if job.cancelled() or not alive():
+                return stop("aborted", "the stick was removed")
+            tally.total = len(inventory.files)
+            tally.status = "reading"
+            job.report()
+            infos: list[TrackInfo] = []
+            for result in self._reader.read([f.request() for f in inventory.files], job.cancelled):
+                tally.scanned += 1
+                tally.current_path = result.path
+                if result.info is not None:
+                    infos.append(result.info)
+                elif result.error is not None:
+                    tally.error(result.path, result.error)
+                job.report()
+            if job.cancelled() or not alive():
+                return stop("aborted", "the stick was removed")
+            plan = self._plan(infos, tally)
+            files_total, bytes_total = len(plan), sum(p.info.file_size for p in plan)
+            import_events.offer(import_state("started"))
+            free = shutil.disk_usage(_existing_parent(self._music_dir)).free
+            if bytes_total + self._reserve > free:
+                message = (
+                    f"not enough space in the library: {bytes_total // 2**20} MB to copy, "
+                    f"{max(free - self._reserve, 0) // 2**20} MB free"
+                )
+                tally.error(root_str, message)
+                return stop("failed", message)
+            tally.status = "importing"
+            batch: list[TrackInfo] = []
+            dirty_dirs: set[Path] = set()
+            outcome, message = "completed", ""
+            for planned in plan:
+                tally.current_path = planned.info.path
+                job.report()
+                import_events.offer(import_state("copying", planned.info.path))
+                try:
+                    _make_dirs(planned.destination.parent, dirty_dirs)
+                    st = copy_verified(planned.info.path, planned.destination, planned.info.content_hash, job.cancelled)
+                except SourceGone as exc:
+                    if job.cancelled() or not alive():
+                        outcome, message = "aborted", "the stick was removed" if not alive() else "import stopped"
+                        break
+                    tally.error(planned.info.path, str(exc))
+                    continue
+                except DiskFull as exc:
+                    outcome, message = "failed", str(exc)
+                    tally.error(planned.info.path, message)
+                    break
+                except ValueError as exc:
+                    tally.error(planned.info.path, str(exc))
+                    continue
+                except OSError as exc:
+                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                        outcome, message = "failed", "the library disk is full"
+                        tally.error(planned.info.path, message)
+                        break
+                    tally.error(planned.info.path, f"copy failed: {exc.strerror or exc}")
+                    continue
+                files_done += 1
+                bytes_done += st.st_size
+                dirty_dirs.add(planned.destination.parent)
+                batch.append(self._library_info(planned, st, root_str))
+                if len(batch) >= self._batch_size:
+                    self._commit(batch, dirty_dirs, tally)
+                    batch, dirty_dirs = [], set()
+            self._commit(batch, dirty_dirs, tally)
+            return stop(outcome, message)
+        except Exception as exc:
+            log.exception("import from %s failed", root_str)
+            tally.error(root_str, f"import failed: {exc}")
+            return stop("failed", f"import failed: {exc}")
+
+    def _plan(self, infos: list[TrackInfo], tally: ScanTally) -> list[PlannedCopy]:
+        known = self._store.known_hashes({i.content_hash for i in infos})
+        seen: set[str] = set()
+        taken: set[str] = set()
+        plan = []
+        for info in sorted(infos, key=lambda i: i.path):
+            if info.content_hash in known or info.content_hash in seen:
+                tally.skip(info.path)  # a duplicate: counted, not a problem worth a reason line
+                continue
+            seen.add(info.content_hash)
+            plan.append(PlannedCopy(info, plan_destination(info, self._music_dir, taken)))
+        return plan
+
+    @staticmethod
+    def _library_info(planned: PlannedCopy, st: os.stat_result, root: str) -> TrackInfo:
+        source = os.path.relpath(planned.info.path, root).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        return replace(
+            planned.info, path=str(planned.destination), file_size=st.st_size, mtime_ns=st.st_mtime_ns,
+            source_path=clean_text(source, 1024),
+        )
+
+    def _commit(self, batch: list[TrackInfo], dirty_dirs: set[Path], tally: ScanTally) -> None:
+        """Folders fsynced first, so every committed row names a file that survives a power cut."""
+        if not batch:
+            return
+        for folder in dirty_dirs:
+            fsync_dir(folder)
+        self._store.add_tracks(batch)
+        tally.added += len(batch)
+
+
+def _make_dirs(folder: Path, dirty_dirs: set[Path]) -> None:
+    """Creates missing folders; their parents join ``dirty_dirs`` so the new entries get fsynced too."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for new in reversed(missing):
+        new.mkdir(exist_ok=True)
+        dirty_dirs.add(new.parent)
+
+
+def _stat_ok(path: str) -> bool:
+    try:
+        os.stat(path)
+        os.listdir(path)
+    except OSError:
+        return False
+    return True
+
+
+def _existing_parent(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path

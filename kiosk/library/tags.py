@@ -1,0 +1,532 @@
+"""Reading tags of untrusted audio files with mutagen, in worker processes that may die.
+
+``read_track`` turns one file into a clean ``TrackInfo`` (control characters stripped, lengths capped,
+numbers range-checked, title from the file name when missing, content hash, cover thumbnail).
+``ProcessTagReader`` runs it on every core with pebble: files go out in small chunks, a chunk that hangs
+or kills its worker is retried file by file, so a hostile file costs itself and nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import math
+import multiprocessing
+import os
+import re
+import resource
+import stat
+import struct
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
+from typing import Any
+
+import mutagen
+from pebble import ProcessExpired, ProcessPool
+
+from kiosk.core.models import TrackInfo
+from kiosk.core.ports.usb import TagRequest, TagResult
+from kiosk.library import covers
+
+log = logging.getLogger(__name__)
+
+#: Suffixes the scanner hands to the tag reader (what the player can play).
+AUDIO_SUFFIXES = frozenset(
+    {".mp3", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4", ".aac", ".wav", ".aif", ".aiff", ".aifc", ".wma"}
+)
+MAX_TEXT_CHARS = 256
+MAX_PICTURE_BYTES = covers.MAX_COVER_BYTES
+_HASH_CHUNK = 1024 * 1024
+# Control characters, bidi overrides/isolates, zero-width joiners games, lone surrogates, BOM, specials.
+_UNWANTED = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff0-\uffff\ud800-\udfff]")
+_SPACES = re.compile(r"\s+")
+
+
+class UnreadableFile(Exception):
+    """The file is not audio we can read; the message is the reason shown in the scan report."""
+
+
+# --- cleaning tag values --------------------------------------------------------------------------
+
+
+def clean_text(value: object, limit: int = MAX_TEXT_CHARS) -> str:
+    """One line of printable text: control and bidi characters gone, whitespace collapsed, capped."""
+    text = value if isinstance(value, str) else str(value)
+    text = text[: limit * 4]  # a 1 MB tag costs nothing past here
+    text = unicodedata.normalize("NFC", text)
+    text = _UNWANTED.sub(" ", text)
+    text = _SPACES.sub(" ", text).strip()
+    return text[:limit].rstrip()
+
+
+def parse_number_pair(value: object) -> tuple[int | None, int | None]:
+    """'3/12', '3', (3, 12) -> (3, 12); anything odd or out of range -> None."""
+    if isinstance(value, tuple):
+        parts: list[Any] = list(value[:2])
+    else:
+        parts = str(value)[:32].split("/", 1)
+    out: list[int | None] = []
+    for part in [*parts, None][:2]:
+        try:
+            number = int(str(part).strip()) if part is not None else None
+        except ValueError:
+            number = None
+        out.append(number if number is not None and 0 < number < 10000 else None)
+    return out[0], out[1]
+
+
+def parse_year(value: object) -> int | None:
+    match = re.search(r"\b(\d{4})\b", str(value)[:64])
+    if match and 1000 <= int(match.group(1)) <= 2999:
+        return int(match.group(1))
+    return None
+
+
+def parse_gain(value: object, low: float, high: float) -> float | None:
+    match = re.match(r"\s*([+-]?\d+(?:\.\d+)?)", str(value)[:64])
+    if not match:
+        return None
+    number = float(match.group(1))
+    return number if math.isfinite(number) and low <= number <= high else None
+
+
+def title_from_file_name(path: str) -> str:
+    stem = os.path.splitext(os.path.basename(path))[0]
+    stem = stem.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    stem = re.sub(r"^\s*\d{1,3}\s*[-._)]\s*", "", stem)  # "03 - Song" -> "Song"
+    return clean_text(stem.replace("_", " ")) or "Untitled"
+
+
+# --- per-format tag access ------------------------------------------------------------------------
+
+_ID3 = {
+    "title": "TIT2", "artist": "TPE1", "album": "TALB", "album_artist": "TPE2", "track": "TRCK",
+    "disc": "TPOS", "date": "TDRC", "genre": "TCON",
+}
+_MP4 = {
+    "title": "\xa9nam", "artist": "\xa9ART", "album": "\xa9alb", "album_artist": "aART", "track": "trkn",
+    "disc": "disk", "date": "\xa9day", "genre": "\xa9gen",
+}
+_ASF = {
+    "title": "Title", "artist": "Author", "album": "WM/AlbumTitle", "album_artist": "WM/AlbumArtist",
+    "track": "WM/TrackNumber", "disc": "WM/PartOfSet", "date": "WM/Year", "genre": "WM/Genre",
+}
+_VORBIS = {
+    "title": "title", "artist": "artist", "album": "album", "album_artist": "albumartist", "track": "tracknumber",
+    "disc": "discnumber", "date": "date", "genre": "genre",
+}
+_RIFF_INFO = {"INAM": "title", "IART": "artist", "IPRD": "album", "IPRT": "track", "ITRK": "track",
+              "ICRD": "date", "IGNR": "genre"}
+_AIFF_TEXT = {b"NAME": "title", b"AUTH": "artist"}
+_RG_KEYS = ("replaygain_track_gain", "replaygain_track_peak", "replaygain_album_gain", "replaygain_album_peak")
+
+
+def _first(value: Any) -> Any:
+    if isinstance(value, list | tuple) and value and not isinstance(value, str):
+        value = value[0]
+    if hasattr(value, "text") and isinstance(value.text, list):  # ID3 text frame
+        return value.text[0] if value.text else ""
+    if hasattr(value, "value") and not isinstance(value, bytes | str):  # ASF attribute
+        return value.value
+    if isinstance(value, bytes):  # MP4 freeform atoms
+        return value[:4096].decode("utf-8", "replace")
+    return value
+
+
+def _generic_fields(tags: Any) -> dict[str, Any]:
+    """The raw values of the fields we keep, whatever the tag format."""
+    out: dict[str, Any] = {}
+    if tags is None:
+        return out
+    kind = type(tags).__name__
+    if kind in ("ID3", "_WaveID3", "_IFFID3", "EasyID3"):
+        table = _ID3
+        for frame in tags.getall("TXXX"):
+            if frame.desc.lower() in _RG_KEYS and frame.text:
+                out[frame.desc.lower()] = frame.text[0]
+    elif kind == "MP4Tags":
+        table = _MP4
+        for key in _RG_KEYS:
+            atom = f"----:com.apple.iTunes:{key}"
+            if atom in tags or atom.upper() in tags:
+                out[key] = _first(tags.get(atom) or tags.get(atom.upper()))
+    elif kind == "ASFTags":
+        table = _ASF
+        for key in _RG_KEYS:
+            if key in tags:
+                out[key] = _first(tags[key])
+    else:  # Vorbis comments: FLAC, Ogg Vorbis, Opus
+        table = _VORBIS
+        for key in _RG_KEYS:
+            if key in tags:
+                out[key] = _first(tags[key])
+        for key in ("tracktotal", "totaltracks", "disctotal", "totaldiscs"):
+            if key in tags:
+                out[key] = _first(tags[key])
+        if "album artist" in tags and "albumartist" not in tags:
+            out["album_artist"] = _first(tags["album artist"])
+    for field, key in table.items():
+        try:
+            if key in tags:
+                out[field] = _first(tags[key])
+        except (ValueError, KeyError, TypeError):
+            continue
+    if kind == "ASFTags" and "date" not in out and "date" in tags:  # what ffmpeg and some rippers write
+        out["date"] = _first(tags["date"])
+    return out
+
+
+def _read_riff_info(f: Any, limit: int = 1 << 20) -> dict[str, Any]:
+    """Text from a WAV file's LIST/INFO chunk (what most tools and ffmpeg write); bounded reads only."""
+    out: dict[str, Any] = {}
+    f.seek(0)
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return out
+    pos, end, steps = 12, 12 + struct.unpack("<I", head[4:8])[0], 0
+    while pos + 8 <= end and steps < 256:
+        steps += 1
+        f.seek(pos)
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            break
+        cid, size = chunk[:4], struct.unpack("<I", chunk[4:8])[0]
+        if cid == b"LIST" and size <= limit:
+            body = f.read(size)
+            if body[:4] == b"INFO":
+                sub = 4
+                while sub + 8 <= len(body):
+                    sid, ssize = body[sub : sub + 4].decode("latin-1"), struct.unpack("<I", body[sub + 4 : sub + 8])[0]
+                    raw = body[sub + 8 : sub + 8 + ssize].split(b"\0", 1)[0]
+                    if sid in _RIFF_INFO:
+                        out.setdefault(_RIFF_INFO[sid], _decode_legacy(raw))
+                    sub += 8 + ssize + (ssize & 1)
+        pos += 8 + size + (size & 1)
+    return out
+
+
+def _read_aiff_text(f: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    f.seek(0)
+    head = f.read(12)
+    if len(head) < 12 or head[:4] != b"FORM" or head[8:12] not in (b"AIFF", b"AIFC"):
+        return out
+    pos, end, steps = 12, 8 + struct.unpack(">I", head[4:8])[0], 0
+    while pos + 8 <= end and steps < 256:
+        steps += 1
+        f.seek(pos)
+        chunk = f.read(8)
+        if len(chunk) < 8:
+            break
+        cid, size = chunk[:4], struct.unpack(">I", chunk[4:8])[0]
+        if cid in _AIFF_TEXT and size <= 65536:
+            out.setdefault(_AIFF_TEXT[cid], _decode_legacy(f.read(size).split(b"\0", 1)[0]))
+        pos += 8 + size + (size & 1)
+    return out
+
+
+def _decode_legacy(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _picture_data(audio: Any) -> bytes | None:
+    """The first embedded picture's bytes, front cover preferred, or None."""
+    tags = audio.tags
+    candidates: list[tuple[int, bytes]] = []
+    pictures = getattr(audio, "pictures", None)  # FLAC
+    if pictures:
+        candidates += [(p.type, p.data) for p in pictures]
+    if tags is not None:
+        kind = type(tags).__name__
+        if kind in ("ID3", "_WaveID3", "_IFFID3"):
+            candidates += [(frame.type, frame.data) for frame in tags.getall("APIC")]
+        elif kind == "MP4Tags" and "covr" in tags:
+            candidates += [(3, bytes(c)) for c in tags["covr"]]
+        elif kind == "ASFTags" and "WM/Picture" in tags:
+            for attr in tags["WM/Picture"]:
+                raw = attr.value  # type, size, mime (utf-16z), description (utf-16z), data
+                try:
+                    pic_type = raw[0]
+                    (size,) = struct.unpack("<I", raw[1:5])
+                    candidates.append((pic_type, raw[len(raw) - size :]))
+                except (IndexError, struct.error):
+                    continue
+        elif "metadata_block_picture" in tags:
+            from mutagen.flac import Picture
+
+            for encoded in tags["metadata_block_picture"][:4]:
+                try:
+                    pic = Picture(base64.b64decode(encoded[: MAX_PICTURE_BYTES * 2]))
+                except (ValueError, TypeError, mutagen.MutagenError, struct.error):
+                    continue
+                candidates.append((pic.type, pic.data))
+    if not candidates:
+        return None
+    candidates.sort(key=lambda c: c[0] != 3)  # type 3 is the front cover
+    return candidates[0][1]
+
+
+def _codec(audio: Any) -> str:
+    kind = type(audio).__name__
+    if kind == "MP4":
+        codec = str(getattr(audio.info, "codec", ""))
+        return "alac" if codec.startswith("alac") else "aac" if codec.startswith("mp4a") else codec[:16]
+    return {
+        "MP3": "mp3", "EasyMP3": "mp3", "FLAC": "flac", "OggVorbis": "vorbis", "OggOpus": "opus", "WAVE": "pcm",
+        "AIFF": "pcm", "ASF": "wma", "AAC": "aac", "OggFLAC": "flac",
+    }.get(kind, kind.lower()[:16])
+
+
+def _positive_int(value: Any, high: int) -> int | None:
+    try:
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if 0 < number <= high else None
+
+
+def _content_hash(f: Any) -> str:
+    f.seek(0)
+    digest = hashlib.blake2b(digest_size=16)
+    buffer = bytearray(_HASH_CHUNK)
+    view = memoryview(buffer)
+    while n := f.readinto(buffer):
+        digest.update(view[:n])
+    return digest.hexdigest()
+
+
+def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
+    """One file to a clean ``TrackInfo``; raises ``UnreadableFile`` with the reason.
+
+    Opens without following symlinks and without blocking, and refuses anything but a regular file,
+    so a FIFO or device node that slipped past the inventory is never read.
+    """
+    path = request.path
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UnreadableFile(f"cannot open: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise UnreadableFile("not a regular file")
+        try:
+            audio = mutagen.File(f)
+        except MemoryError:
+            raise UnreadableFile("tag parser ran out of memory") from None
+        except Exception as exc:  # mutagen raises far more than MutagenError on hostile files
+            raise UnreadableFile(f"not a readable audio file ({type(exc).__name__})") from None
+        if audio is None or getattr(audio, "info", None) is None:
+            raise UnreadableFile("not a recognised audio format")
+        fields = _generic_fields(audio.tags)
+        kind = type(audio).__name__
+        if kind == "WAVE" and not fields:
+            fields = _read_riff_info(f)
+        elif kind == "AIFF" and not fields:
+            fields = _read_aiff_text(f)
+        info = audio.info
+        length = getattr(info, "length", 0) or 0
+        if not (isinstance(length, int | float) and math.isfinite(length) and 0 <= length < 360000):
+            length = 0
+        if length <= 0:
+            raise UnreadableFile("no audio in the file (zero length)")
+        track_number, track_total = parse_number_pair(fields.get("track", ""))
+        disc_number, disc_total = parse_number_pair(fields.get("disc", ""))
+        track_total = track_total or parse_number_pair(fields.get("tracktotal", fields.get("totaltracks", "")))[0]
+        disc_total = disc_total or parse_number_pair(fields.get("disctotal", fields.get("totaldiscs", "")))[0]
+        cover_id = None
+        if covers_dir is not None:
+            cover_id = _cover_for(audio, request.folder_cover, Path(covers_dir))
+        content_hash = _content_hash(f)
+    return TrackInfo(
+        path=path,
+        title=clean_text(fields.get("title", "")) or title_from_file_name(path),
+        artist=clean_text(fields.get("artist", "")),
+        album=clean_text(fields.get("album", "")),
+        album_artist=clean_text(fields.get("album_artist", "")),
+        track_number=track_number,
+        track_total=track_total,
+        disc_number=disc_number,
+        disc_total=disc_total,
+        year=parse_year(fields.get("date", "")),
+        genre=clean_text(fields.get("genre", ""), 64),
+        duration_ms=round(length * 1000),
+        codec=_codec(audio),
+        bitrate=_positive_int(getattr(info, "bitrate", None), 100_000_000),
+        sample_rate=48000 if kind == "OggOpus" else _positive_int(getattr(info, "sample_rate", None), 1_000_000),
+        channels=_positive_int(getattr(info, "channels", None), 64),
+        replaygain_track_gain=parse_gain(fields.get("replaygain_track_gain", ""), -60, 60),
+        replaygain_track_peak=parse_gain(fields.get("replaygain_track_peak", ""), 0, 10),
+        replaygain_album_gain=parse_gain(fields.get("replaygain_album_gain", ""), -60, 60),
+        replaygain_album_peak=parse_gain(fields.get("replaygain_album_peak", ""), 0, 10),
+        file_size=st.st_size,
+        mtime_ns=st.st_mtime_ns,
+        content_hash=content_hash,
+        cover_id=cover_id,
+    )
+
+
+_folder_cover_ids: dict[str, str | None] = {}  # per worker process: one album's folder art decoded once
+
+
+def _cover_for(audio: Any, folder_cover: str | None, covers_dir: Path) -> str | None:
+    try:
+        data = _picture_data(audio)
+    except Exception as exc:  # a malformed picture frame must not cost the track
+        log.debug("picture unreadable: %s", exc)
+        data = None
+    if data is not None:
+        try:
+            return covers.store_cover(data, covers_dir)
+        except covers.CoverError as exc:
+            log.debug("embedded cover refused: %s", exc)
+    if folder_cover is None:
+        return None
+    if folder_cover not in _folder_cover_ids:
+        _folder_cover_ids[folder_cover] = _folder_cover(folder_cover, covers_dir)
+    return _folder_cover_ids[folder_cover]
+
+
+def _folder_cover(path: str, covers_dir: Path) -> str | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            data = f.read(covers.MAX_COVER_BYTES + 1)
+        return covers.store_cover(data, covers_dir)
+    except (OSError, covers.CoverError) as exc:
+        log.debug("folder cover %r refused: %s", path, exc)
+        return None
+
+
+# --- the worker pool ------------------------------------------------------------------------------
+
+ReadFunction = Callable[[TagRequest, "str | None"], TrackInfo]
+
+
+def read_chunk(read: ReadFunction, requests: Sequence[TagRequest], covers_dir: str | None) -> list[TagResult]:
+    """Runs in a worker: every file's own failure becomes its result, never the chunk's."""
+    results = []
+    for request in requests:
+        try:
+            results.append(TagResult(request.path, info=read(request, covers_dir)))
+        except UnreadableFile as exc:
+            results.append(TagResult(request.path, error=str(exc)))
+        except MemoryError:
+            results.append(TagResult(request.path, error="tag parser ran out of memory"))
+        except Exception as exc:
+            results.append(TagResult(request.path, error=f"tag reader failed ({type(exc).__name__})"))
+    return results
+
+
+def _limit_worker_memory(max_bytes: int) -> None:
+    """Pool initializer: an address-space cap turns a parser's memory blow-up into a MemoryError."""
+    if max_bytes > 0:
+        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+
+
+class ProcessTagReader:
+    """A ``TagReader`` on a pebble process pool: every core, a time limit per file, stuck workers replaced.
+
+    The pool starts on the first ``read`` that has work (so a no-change rescan costs no processes)
+    and stays up until ``close``. Workers come from a fork server, never forked from the app's threads.
+    """
+
+    def __init__(
+        self,
+        covers_dir: Path | None = None,
+        *,
+        workers: int | None = None,
+        seconds_per_file: float = 10.0,
+        seconds_per_mb: float = 0.5,
+        memory_limit: int = 768 * 1024 * 1024,
+        chunk_files: int = 24,
+        read_function: ReadFunction = read_track,
+    ) -> None:
+        self._covers_dir = str(covers_dir) if covers_dir is not None else None
+        self._workers = workers or os.cpu_count() or 1
+        self._seconds_per_file, self._seconds_per_mb = seconds_per_file, seconds_per_mb
+        self._memory_limit, self._chunk_files = memory_limit, chunk_files
+        self._read = read_function
+        self._pool: ProcessPool | None = None
+
+    def _time_limit(self, requests: Sequence[TagRequest]) -> float:
+        return sum(self._seconds_per_file + r.file_size / 1e6 * self._seconds_per_mb for r in requests)
+
+    def _ensure_pool(self) -> ProcessPool:
+        if self._pool is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["kiosk.library.tags"])
+            self._pool = ProcessPool(
+                max_workers=self._workers,
+                max_tasks=500,  # recycle workers now and then: a leaking parser cannot grow forever
+                initializer=_limit_worker_memory,
+                initargs=(self._memory_limit,),
+                context=context,
+            )
+        return self._pool
+
+    def _chunks(self, requests: Sequence[TagRequest]) -> list[list[TagRequest]]:
+        # Small enough that both workers stay busy to the end, large enough that pipes cost little.
+        size = max(1, min(self._chunk_files, len(requests) // (self._workers * 4) or 1))
+        return [list(requests[i : i + size]) for i in range(0, len(requests), size)]
+
+    def _submit(self, chunk: list[TagRequest]) -> Future[list[TagResult]]:
+        pool = self._ensure_pool()
+        return pool.schedule(read_chunk, args=(self._read, chunk, self._covers_dir), timeout=self._time_limit(chunk))
+
+    def read(
+        self, requests: Sequence[TagRequest], cancelled: Callable[[], bool] = lambda: False
+    ) -> Iterator[TagResult]:
+        if not requests:
+            return
+        pending: dict[Future[list[TagResult]], list[TagRequest]] = {}
+        for chunk in self._chunks(requests):
+            pending[self._submit(chunk)] = chunk
+        try:
+            while pending:
+                if cancelled():
+                    return
+                done, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
+                for future in done:
+                    chunk = pending.pop(future)
+                    try:
+                        yield from future.result()
+                        continue
+                    except FutureTimeout:
+                        reason = "tag reading timed out"
+                    except ProcessExpired as exc:
+                        reason = f"tag reader crashed (exit code {exc.exitcode})"
+                    except MemoryError:
+                        reason = "tag parser ran out of memory"
+                    except Exception as exc:
+                        reason = f"tag reader failed ({type(exc).__name__})"
+                    if len(chunk) == 1:
+                        yield TagResult(chunk[0].path, error=reason)
+                    else:  # find the culprit: retry each file of the chunk alone
+                        log.info("a chunk of %d files failed (%s); retrying them one by one", len(chunk), reason)
+                        for request in chunk:
+                            pending[self._submit([request])] = [request]
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.stop()
+            self._pool.join(timeout=10)
+            self._pool = None
+
+    def __enter__(self) -> ProcessTagReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
