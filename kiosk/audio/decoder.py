@@ -1,0 +1,176 @@
+"""Decoding with PyAV (FFmpeg): every format a stranger's stick carries, sample-accurate.
+
+Two FFmpeg habits are corrected here. MP4/M4A files (AAC) decode with the encoder's padding at the
+end; the stream's duration holds the exact length, so the audio is cut there (otherwise two tracks
+of a live album would have a gap between them). After a seek FFmpeg starts at a packet boundary
+before the target; samples are dropped up to the target, counted from the stream's start time
+(MP3's encoder delay), so the first sample heard is the one asked for.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+
+from kiosk.core.ports.audio import DecodeError, MissingFileError, PcmFormat
+
+log = logging.getLogger(__name__)
+
+#: Containers whose audio stream duration is exact (sample table and edit list), so trimming is safe.
+_EXACT_DURATION_CONTAINERS = ("mov", "mp4", "m4a")
+#: Packets in a row that may fail to decode before the file is given up as broken.
+MAX_BAD_PACKETS = 8
+
+#: How far before a seek target decoding starts, so the codec has warmed up by the target.
+SEEK_PREROLL_MS = 200
+
+_LAYOUTS = {1: "mono", 2: "stereo"}
+
+
+class PyAVDecoder:
+    """One audio file decoded, trimmed and resampled to the output's format by PyAV."""
+
+    def __init__(self, path: str, output: PcmFormat, start_ms: int = 0) -> None:
+        self._output = output
+        try:
+            self._container = av.open(str(path), metadata_errors="ignore")
+        except FileNotFoundError:
+            raise MissingFileError(f"the file {Path(path).name} is missing") from None
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
+            raise DecodeError(f"cannot open {Path(path).name}: {exc}") from None
+        try:
+            if not self._container.streams.audio:
+                raise DecodeError(f"{Path(path).name} holds no audio")
+            self._stream = stream = self._container.streams.audio[0]
+            self._name = Path(path).name
+            rate = stream.codec_context.sample_rate or stream.sample_rate
+            if not rate or stream.time_base is None:
+                raise DecodeError(f"{self._name}: unknown sample rate")
+            self._source_rate: int = rate
+            self._time_base: Fraction = stream.time_base
+            self._start_pts = stream.start_time or 0
+            self._duration_ms = self._find_duration_ms()
+            self._end_sample: int | None = None
+            if stream.duration and self._container.format.name.split(",")[0] in _EXACT_DURATION_CONTAINERS:
+                self._end_sample = round(stream.duration * self._time_base * rate)
+            self._skip_until = start_ms * rate // 1000
+            if start_ms > 0:
+                # Start decoding a little early: AAC and MP3 frames need their predecessor to decode right.
+                seek_ms = max(0, start_ms - SEEK_PREROLL_MS)
+                target = self._start_pts + int(Fraction(seek_ms, 1000) / self._time_base)
+                self._container.seek(target, stream=stream, backward=True, any_frame=False)
+            layout = _LAYOUTS.get(output.channels, f"{output.channels}c")
+            self._resampler = av.AudioResampler(format=output.sample_format, layout=layout, rate=output.rate)
+        except DecodeError:
+            self._container.close()
+            raise
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            self._container.close()
+            raise DecodeError(f"cannot decode {Path(path).name}: {exc}") from None
+
+    def _find_duration_ms(self) -> int:
+        stream = self._stream
+        if stream.duration and stream.time_base is not None:
+            return int(stream.duration * stream.time_base * 1000)
+        if self._container.duration:
+            return int(self._container.duration // 1000)  # AV_TIME_BASE is microseconds
+        return 0
+
+    @property
+    def duration_ms(self) -> int:
+        return self._duration_ms
+
+    @property
+    def source_rate(self) -> int:
+        return self._source_rate
+
+    def chunks(self) -> Iterator[bytes]:
+        try:
+            yield from self._decode()
+        except DecodeError:
+            raise
+        except (av.error.FFmpegError, OSError, ValueError) as exc:
+            raise DecodeError(f"{self._name} broke off while decoding: {exc}") from None
+
+    def _decode(self) -> Iterator[bytes]:
+        next_sample: int | None = None
+        bad_packets = 0
+        for packet in self._container.demux(self._stream):
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError as exc:
+                bad_packets += 1
+                if bad_packets > MAX_BAD_PACKETS:
+                    raise DecodeError(f"{self._name} is corrupt: {exc}") from None
+                log.debug("%s: skipped a bad packet: %s", self._name, exc)
+                continue
+            bad_packets = 0
+            for frame in frames:
+                if frame.pts is not None:
+                    first = round((frame.pts - self._start_pts) * self._time_base * self._source_rate)
+                else:
+                    first = next_sample or 0
+                count = frame.samples
+                next_sample = first + count
+                keep_from = max(0, self._skip_until - first)
+                keep_to = count
+                if self._end_sample is not None:
+                    keep_to = min(count, self._end_sample - first)
+                if keep_to <= keep_from:
+                    if self._end_sample is not None and first >= self._end_sample:
+                        yield from self._flush()
+                        return
+                    continue
+                if keep_from or keep_to < count:
+                    frame = _slice_frame(frame, keep_from, keep_to)
+                for out in self._resampler.resample(frame):
+                    yield self._frame_bytes(out)
+        yield from self._flush()
+
+    def _flush(self) -> Iterator[bytes]:
+        for out in self._resampler.resample(None):
+            yield self._frame_bytes(out)
+
+    def _frame_bytes(self, frame: av.AudioFrame) -> bytes:
+        size = frame.samples * self._output.frame_bytes
+        return bytes(memoryview(frame.planes[0])[:size])
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def _slice_frame(frame: av.AudioFrame, start: int, stop: int) -> av.AudioFrame:
+    """Samples ``start:stop`` of ``frame`` as a new frame (planar or interleaved)."""
+    array = frame.to_ndarray()
+    if frame.format.is_planar:
+        part = array[:, start:stop]
+    else:
+        channels = frame.layout.nb_channels
+        part = array[:, start * channels : stop * channels]
+    out = av.AudioFrame.from_ndarray(part.copy(), format=frame.format.name, layout=frame.layout)
+    out.sample_rate = frame.sample_rate
+    return out
+
+
+def open_decoder(path: str, output: PcmFormat, start_ms: int = 0) -> PyAVDecoder:
+    """The engine's default ``DecoderFactory``."""
+    return PyAVDecoder(path, output, start_ms)
+
+
+def probe_duration_ms(path: str) -> int:
+    """Length of a file as PyAV sees it, 0 when unknown (for the ``kiosk play`` command)."""
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                return 0
+            stream = container.streams.audio[0]
+            if stream.duration and stream.time_base is not None:
+                return int(stream.duration * stream.time_base * 1000)
+            return int((container.duration or 0) // 1000)
+    except (av.error.FFmpegError, OSError):
+        return 0

@@ -1,0 +1,169 @@
+"""The ALSA sound output (pyalsaaudio): format negotiation, underrun recovery, delay for positions.
+
+pyalsaaudio sets the hardware parameters "near" what is asked and keeps going when the device
+refuses one, so what the device really took is read back from ``info()`` and returned; the engine
+then resamples to it. ``write`` returns ``-EPIPE`` on an underrun after re-preparing the stream,
+having written nothing of that buffer, so the same buffer is written again.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import alsaaudio
+
+from kiosk.core.errors import DeviceError
+from kiosk.core.ports.audio import OutputLostError, PcmFormat, SampleFormat
+
+log = logging.getLogger(__name__)
+
+_ALSA_FORMATS: dict[str, int] = {
+    "s16": alsaaudio.PCM_FORMAT_S16_LE,
+    "s32": alsaaudio.PCM_FORMAT_S32_LE,
+    "flt": alsaaudio.PCM_FORMAT_FLOAT_LE,
+}
+_FROM_ALSA_NAME: dict[str, SampleFormat] = {"S16_LE": "s16", "S32_LE": "s32", "FLOAT_LE": "flt"}
+#: Underruns in a row on one buffer before the device is taken for gone.
+MAX_UNDERRUNS_PER_WRITE = 50
+
+#: Opens a PCM; the same keywords as ``alsaaudio.PCM``. Tests wrap the real one to inject faults.
+PcmOpener = Callable[..., Any]
+
+
+class AlsaOutput:
+    """An ALSA playback PCM in blocking mode, sized by period and buffer length in milliseconds.
+
+    ``rate`` fixes the rate the device is opened at (the engine then resamples every track to it),
+    for DACs that play one rate best; None opens at each track's own rate.
+    """
+
+    def __init__(
+        self,
+        device: str = "default",
+        *,
+        period_ms: int = 20,
+        buffer_ms: int = 200,
+        rate: int | None = None,
+        open_pcm: PcmOpener = alsaaudio.PCM,
+    ) -> None:
+        self.device = device
+        self._period_ms, self._buffer_ms, self._fixed_rate = period_ms, buffer_ms, rate
+        self._open_pcm = open_pcm
+        self._pcm: Any = None
+        self._format: PcmFormat | None = None
+        self._buffer_frames = 0
+        self._underruns = 0
+
+    @property
+    def underruns(self) -> int:
+        return self._underruns
+
+    @property
+    def format(self) -> PcmFormat | None:
+        return self._format
+
+    @property
+    def period_frames(self) -> int:
+        return self._format.ms_to_frames(self._period_ms) if self._format else 0
+
+    def open(self, wanted: PcmFormat) -> PcmFormat:
+        rate = self._fixed_rate or wanted.rate
+        if self._pcm is not None and self._format is not None:
+            if self._format.rate == rate and self._format.channels == wanted.channels:
+                return self._format
+            self.close()
+        period = max(16, rate * self._period_ms // 1000)
+        periods = max(2, round(self._buffer_ms / self._period_ms))
+        try:
+            pcm = self._open_pcm(
+                type=alsaaudio.PCM_PLAYBACK,
+                mode=alsaaudio.PCM_NORMAL,
+                device=self.device,
+                rate=rate,
+                channels=wanted.channels,
+                format=_ALSA_FORMATS[wanted.sample_format],
+                periodsize=period,
+                periods=periods,
+            )
+        except alsaaudio.ALSAAudioError as exc:
+            raise DeviceError(f"cannot open the sound device {self.device!r}: {exc}") from None
+        info = pcm.info()
+        sample_format = _FROM_ALSA_NAME.get(info["format_name"])
+        if sample_format is None:
+            pcm.close()
+            raise DeviceError(
+                f"the sound device {self.device!r} plays only {info['format_name']} samples, "
+                f"which the jukebox cannot produce; put a 'plug' device in front of it"
+            )
+        self._pcm = pcm
+        self._format = PcmFormat(int(info["rate"]), int(info["channels"]), sample_format)
+        self._buffer_frames = int(info["buffer_size"])
+        log.info(
+            "opened %s: %s Hz, %s ch, %s, period %s, buffer %s frames",
+            self.device, info["rate"], info["channels"], info["format_name"], info["period_size"],
+            info["buffer_size"],
+        )
+        return self._format
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self._pcm is None or self._format is None:
+            raise OutputLostError(f"the sound device {self.device!r} is not open")
+        frame_bytes = self._format.frame_bytes
+        view = memoryview(data)
+        underruns_here = 0
+        while view:
+            try:
+                result = self._pcm.write(view)
+            except alsaaudio.ALSAAudioError as exc:
+                raise OutputLostError(f"the sound device {self.device!r} stopped: {exc}") from None
+            if result == -errno.EPIPE:
+                # Underrun: the stream was re-prepared and nothing of this buffer was taken.
+                self._underruns += 1
+                underruns_here += 1
+                log.warning("underrun on %s (%d so far)", self.device, self._underruns)
+                if underruns_here > MAX_UNDERRUNS_PER_WRITE:
+                    raise OutputLostError(f"the sound device {self.device!r} keeps underrunning")
+                continue
+            if result < 0:
+                raise OutputLostError(f"the sound device {self.device!r} failed: error {-result}")
+            if result == 0:
+                time.sleep(0.001)  # nothing taken (EAGAIN): the device is busy
+                continue
+            view = view[result * frame_bytes :]
+
+    def delay_frames(self) -> int:
+        if self._pcm is None:
+            return 0
+        try:
+            avail = int(self._pcm.avail())
+        except alsaaudio.ALSAAudioError:
+            return 0
+        if avail < 0:  # an error code (xrun, suspended): nothing is queued that will be heard
+            return 0
+        return max(0, self._buffer_frames - avail)
+
+    def drop(self) -> None:
+        if self._pcm is not None:
+            try:
+                self._pcm.drop()
+            except alsaaudio.ALSAAudioError as exc:
+                log.debug("drop on %s failed: %s", self.device, exc)
+
+    def drain(self) -> None:
+        if self._pcm is not None:
+            try:
+                self._pcm.drain()
+            except alsaaudio.ALSAAudioError as exc:
+                raise OutputLostError(f"the sound device {self.device!r} stopped: {exc}") from None
+
+    def close(self) -> None:
+        pcm, self._pcm, self._format = self._pcm, None, None
+        if pcm is not None:
+            try:
+                pcm.close()
+            except alsaaudio.ALSAAudioError as exc:
+                log.debug("closing %s failed: %s", self.device, exc)
