@@ -84,8 +84,10 @@ class _Button:
         self.device.when_deactivated = self._opened
 
     def stop(self) -> None:
-        self.device.when_activated = None
-        self.device.when_deactivated = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # gpiozero warns on None in case it was a typo; here it is meant
+            self.device.when_activated = None
+            self.device.when_deactivated = None
 
     def _closed(self) -> None:
         self._edge(True)
@@ -209,8 +211,10 @@ class Controls:
         for button in self._buttons:
             button.stop()
         if self._encoder is not None:
-            self._encoder.when_rotated_clockwise = None
-            self._encoder.when_rotated_counter_clockwise = None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._encoder.when_rotated_clockwise = None
+                self._encoder.when_rotated_counter_clockwise = None
         self.scheduler.close()
         self._close_devices()
 
