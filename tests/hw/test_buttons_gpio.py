@@ -371,7 +371,9 @@ def test_bounce_bursts_on_mock_pins_give_one_action_per_press(
         assert commands.snapshot() == [("next",)] * 5
 
 
-def test_ghost_spikes_on_mock_pins_are_ignored(factory: MockFactory, commands: RecordingCommands, bus: RecordingBus) -> None:
+def test_ghost_spikes_on_mock_pins_are_ignored(
+    factory: MockFactory, commands: RecordingCommands, bus: RecordingBus
+) -> None:
     clock = ManualScheduler()
     with build_controls(DEFAULT_MAP, commands, bus, pin_factory=factory, scheduler=clock) as controls:
         controls.start()
@@ -411,7 +413,9 @@ def test_a_pin_that_will_not_open_frees_the_ones_opened_before_it(
         squatter.close()
 
 
-def test_close_frees_every_pin_and_stops_presses(factory: MockFactory, commands: RecordingCommands, bus: RecordingBus) -> None:
+def test_close_frees_every_pin_and_stops_presses(
+    factory: MockFactory, commands: RecordingCommands, bus: RecordingBus
+) -> None:
     controls = build_controls(DEFAULT_MAP, commands, bus, pin_factory=factory)
     controls.start()
     controls.close()
