@@ -42,7 +42,9 @@ MAX_TEXT_CHARS = 256
 MAX_PICTURE_BYTES = covers.MAX_COVER_BYTES
 _HASH_CHUNK = 1024 * 1024
 # Control characters, bidi overrides/isolates, zero-width joiners games, lone surrogates, BOM, specials.
-_UNWANTED = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff0-\uffff\ud800-\udfff]")
+_UNWANTED = re.compile(
+    r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff0-\ufffc\ufffe\uffff\ud800-\udfff]"
+)
 _SPACES = re.compile(r"\s+")
 
 
@@ -459,7 +461,9 @@ class ProcessTagReader:
         self._pool: ProcessPool | None = None
 
     def _time_limit(self, requests: Sequence[TagRequest]) -> float:
-        return sum(self._seconds_per_file + r.file_size / 1e6 * self._seconds_per_mb for r in requests)
+        # One hostile file's allowance per chunk, plus what honest files need: a chunk that runs out is
+        # retried file by file, each with the full allowance.
+        return self._seconds_per_file + sum(0.2 + r.file_size / 1e6 * self._seconds_per_mb for r in requests)
 
     def _ensure_pool(self) -> ProcessPool:
         if self._pool is None:

@@ -1,0 +1,87 @@
+"""The worker pool: a file that hangs, kills or starves its worker costs that file only.
+
+mutagen has no known hang to reproduce on demand, so the misbehaviour comes from a reader function
+defined here (a real function run in the real worker processes): it hangs, exits the process or
+allocates without bound for marked file names and reads everything else with the real ``read_track``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from kiosk.core.models import TrackInfo
+from kiosk.core.ports.usb import TagRequest
+from kiosk.library.tags import ProcessTagReader, read_track
+from tests.media import ffmpeg_available, make_tone
+
+pytestmark = pytest.mark.skipif(not ffmpeg_available(), reason="ffmpeg is needed to make audio files")
+
+
+def misbehaving_reader(request: TagRequest, covers_dir: str | None) -> TrackInfo:
+    name = os.path.basename(request.path)
+    if name.startswith("hang"):
+        time.sleep(3600)
+    if name.startswith("crash"):
+        os._exit(3)
+    if name.startswith("hog"):
+        hoard = []
+        while True:
+            hoard.append(bytearray(64 * 1024 * 1024))
+    return read_track(request, covers_dir)
+
+
+def _requests(paths: list[Path]) -> list[TagRequest]:
+    return [TagRequest(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in paths]
+
+
+def test_hang_crash_and_memory_blowup_cost_one_file_each(tmp_path: Path, media_cache: Path) -> None:
+    good = [make_tone(tmp_path / f"good{i}.mp3", "mp3", freq=300 + i, cache_dir=media_cache) for i in range(30)]
+    bad = []
+    for name in ("hang.mp3", "crash.mp3", "hog.mp3"):
+        (tmp_path / name).write_bytes(good[0].read_bytes())
+        bad.append(tmp_path / name)
+    files = good[:10] + bad + good[10:]
+    reader = ProcessTagReader(
+        workers=2, seconds_per_file=1.5, memory_limit=512 * 1024 * 1024, chunk_files=8,
+        read_function=misbehaving_reader,
+    )
+    try:
+        results = {r.path: r for r in reader.read(_requests(files))}
+        assert set(results) == {str(p) for p in files}  # one result per file, none lost
+        for path in good:
+            assert results[str(path)].info is not None, results[str(path)].error
+        assert results[str(tmp_path / "hang.mp3")].error == "tag reading timed out"
+        assert "crashed" in (results[str(tmp_path / "crash.mp3")].error or "")
+        assert results[str(tmp_path / "hog.mp3")].error == "tag parser ran out of memory"
+        # The pool replaced its workers and goes on working.
+        again = list(reader.read(_requests(good[:4])))
+        assert sorted(r.path for r in again if r.info) == sorted(str(p) for p in good[:4])
+    finally:
+        reader.close()
+
+
+def test_a_cancelled_read_stops_early(tmp_path: Path, media_cache: Path) -> None:
+    files = [make_tone(tmp_path / f"s{i}.flac", "flac", freq=200 + i, cache_dir=media_cache) for i in range(40)]
+    reader = ProcessTagReader(workers=2, chunk_files=1)
+    seen = 0
+
+    def cancelled() -> bool:
+        return seen >= 3
+
+    try:
+        for _ in reader.read(_requests(files), cancelled):
+            seen += 1
+        assert 3 <= seen < 40
+    finally:
+        reader.close()
+
+
+def test_no_requests_start_no_processes() -> None:
+    reader = ProcessTagReader()
+    assert list(reader.read([])) == []
+    assert reader._pool is None
+    reader.close()
