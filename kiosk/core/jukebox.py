@@ -58,7 +58,7 @@ class Jukebox:
         self._core = ThreadPoolExecutor(max_workers=1, thread_name_prefix="core")
         self._reads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="core-read")
         stored = store.load_queue()
-        self._queue = queue or PlayQueue.from_snapshot(stored)
+        self._queue = queue if queue is not None else PlayQueue.from_snapshot(stored)
         self._snapshot: QueueSnapshot = self._queue.snapshot(stored.position_ms)
         self._settings: dict[str, SettingValue] = store.all_settings()
         self._player_state: PlayerState | None = None
