@@ -1,0 +1,446 @@
+"""The library: artists, a grid of album covers, all songs, and search as you type.
+
+Built for 50,000 tracks: every list is a RecycleView (a screenful of widgets, whatever the count),
+songs are fetched a page at a time as rows come into view, searches ask for a limited number of
+results and only the newest answer is shown, covers load off the main thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.graphics import Color, Rectangle
+from kivy.metrics import dp, sp
+from kivy.properties import NumericProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.recycleboxlayout import RecycleBoxLayout
+from kivy.uix.recyclegridlayout import RecycleGridLayout
+from kivy.uix.recycleview import RecycleView
+from kivy.uix.recycleview.views import RecycleDataViewBehavior
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
+
+from kiosk.core.models import AlbumSummary, ArtistSummary, Track
+from kiosk.ui import theme
+from kiosk.ui.context import UiContext
+from kiosk.ui.futures import Coalesce, LatestOnly, when_done
+from kiosk.ui.keyboard import OnScreenKeyboard, make_text_input
+from kiosk.ui.widgets import CoverImage, Filled, Tappable, Text
+
+log = logging.getLogger(__name__)
+
+PAGE = 100  # songs fetched per query
+KEPT_PAGES = 40  # pages kept in memory (4,000 songs), the rest asked again when scrolled back to
+SEARCH_LIMIT = 100
+CHUNK = 500  # artists/albums fetched per query
+
+
+def _vertical_list(viewclass: type, row_height: float) -> RecycleView:
+    rv = RecycleView(do_scroll_x=False, bar_width=dp(6), scroll_type=["bars", "content"])
+    layout = RecycleBoxLayout(orientation="vertical", size_hint_y=None, default_size=(None, row_height),
+                              default_size_hint=(1, None))
+    layout.bind(minimum_height=layout.setter("height"))
+    rv.add_widget(layout)
+    rv.viewclass = viewclass  # only after the layout: RecycleView passes it on to its layout manager
+    return rv
+
+
+class ListRow(RecycleDataViewBehavior, ButtonBehavior, BoxLayout):
+    """A two-line row with a divider; tapping calls ``on_tap`` from its data."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(padding=(dp(16), dp(6)), spacing=dp(12), **kwargs)
+        with self.canvas.before:
+            self._bg = Color(0, 0, 0, 0)
+            self._rect = Rectangle()
+            Color(*theme.DIVIDER)
+            self._line = Rectangle()
+        texts = BoxLayout(orientation="vertical")
+        self.title = Text()
+        self.subtitle = Text(font_size=sp(theme.CAPTION), color=theme.TEXT_MUTED)
+        texts.add_widget(self.title)
+        texts.add_widget(self.subtitle)
+        self.add_widget(texts)
+        self.trailing = Text(font_size=sp(theme.CAPTION), color=theme.TEXT_MUTED, size_hint_x=None, width=dp(64),
+                             halign="right")
+        self.add_widget(self.trailing)
+        self.bind(pos=self._sync, size=self._sync, state=self._sync)
+        self.data: dict[str, Any] = {}
+
+    def _sync(self, *_: Any) -> None:
+        self._bg.rgba = theme.SURFACE_RAISED if self.state == "down" else (0, 0, 0, 0)
+        self._rect.pos, self._rect.size = self.pos, self.size
+        self._line.pos, self._line.size = (self.x + dp(16), self.y), (self.width - dp(16), 1)
+
+    def refresh_view_attrs(self, rv: Any, index: int, data: dict[str, Any]) -> None:
+        self.data = data
+        self.index = index
+        self.title.text = data.get("title", "")
+        self.subtitle.text = data.get("subtitle", "")
+        self.trailing.text = data.get("trailing", "")
+
+    def on_release(self) -> None:
+        tap = self.data.get("on_tap")
+        if tap is not None:
+            tap()
+
+
+class SongRow(ListRow):
+    """A row of the all-songs list: asks the paged source for its track when it comes into view."""
+
+    def refresh_view_attrs(self, rv: Any, index: int, data: dict[str, Any]) -> None:
+        self.data = data
+        self.index = index
+        self.source: PagedSongs = rv.source
+        self.show()
+
+    def show(self) -> None:
+        track = self.source.get(self.index)
+        if track is None:
+            self.title.text, self.subtitle.text, self.trailing.text = "…", "", ""
+            return
+        self.title.text = track.title
+        self.subtitle.text = f"{track.display_artist} · {track.album}" if track.album else track.display_artist
+        self.trailing.text = theme.format_ms(track.duration_ms)
+
+    def on_release(self) -> None:
+        track = self.source.get(self.index)
+        if track is not None:
+            self.source.ctx.show_track_actions(track)
+
+
+class PagedSongs:
+    """Songs by index, fetched a page at a time through ``list_tracks(offset, limit)``, a few pages kept."""
+
+    def __init__(self, ctx: UiContext, on_page: Any) -> None:
+        self.ctx = ctx
+        self._pages: OrderedDict[int, list[Track]] = OrderedDict()
+        self._asked: set[int] = set()
+        self._on_page = on_page
+        self._generation = 0
+        self.count = 0
+
+    def reset(self, count: int) -> None:
+        self._generation += 1
+        self._pages.clear()
+        self._asked.clear()
+        self.count = count
+
+    def get(self, index: int) -> Track | None:
+        page_no, offset = divmod(index, PAGE)
+        page = self._pages.get(page_no)
+        if page is None:
+            self._ask(page_no)
+            return None
+        self._pages.move_to_end(page_no)
+        return page[offset] if offset < len(page) else None
+
+    def _ask(self, page_no: int) -> None:
+        if page_no in self._asked:
+            return
+        self._asked.add(page_no)
+        generation = self._generation
+        when_done(
+            self.ctx.jukebox.list_tracks(page_no * PAGE, PAGE, "title"),
+            lambda tracks: self._arrived(generation, page_no, tracks),
+            lambda exc: self._asked.discard(page_no),
+        )
+
+    def _arrived(self, generation: int, page_no: int, tracks: list[Track]) -> None:
+        if generation != self._generation:
+            return
+        self._asked.discard(page_no)
+        self._pages[page_no] = tracks
+        while len(self._pages) > KEPT_PAGES:
+            self._pages.popitem(last=False)
+        self._on_page(page_no)
+
+
+class AlbumTile(RecycleDataViewBehavior, ButtonBehavior, BoxLayout):
+    """A cover with the album's name and artist under it; the cover loads when the tile is shown."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(orientation="vertical", padding=dp(8), spacing=dp(4), **kwargs)
+        self.cover = CoverImage()
+        self.name = Text(font_size=sp(theme.CAPTION), size_hint_y=None, height=dp(20), bold=True)
+        self.artist = Text(font_size=sp(theme.CAPTION), color=theme.TEXT_MUTED, size_hint_y=None, height=dp(18))
+        for widget in (self.cover, self.name, self.artist):
+            self.add_widget(widget)
+        self.album: AlbumSummary | None = None
+        self.screen: LibraryScreen | None = None
+
+    def refresh_view_attrs(self, rv: Any, index: int, data: dict[str, Any]) -> None:
+        album: AlbumSummary = data["album"]
+        self.album, self.screen = album, rv.screen
+        self.name.text = album.album or "Unknown album"
+        self.artist.text = album.album_artist or ""
+        self.cover.texture = None
+        assert self.screen is not None
+        cover_id = album.cover_id
+        self.screen.ctx.covers.request(
+            cover_id, theme.COVER_THUMB, lambda tex, _avg: self._cover(album, tex)
+        )
+
+    def _cover(self, album: AlbumSummary, texture: Any) -> None:
+        if self.album is album:
+            self.cover.texture = texture
+
+    def on_release(self) -> None:
+        if self.album is not None and self.screen is not None:
+            self.screen.open_album(self.album)
+
+
+class LibraryScreen(Screen):
+    tile_width = NumericProperty(dp(176))
+
+    def __init__(self, ctx: UiContext, **kwargs: Any) -> None:
+        super().__init__(name="library", **kwargs)
+        self.ctx = ctx
+        self.artist_filter: str | None = None
+        self._search_ticket = LatestOnly()
+        self._albums_ticket = LatestOnly()
+        self._reload = Coalesce(self.reload, 1.0)  # at once, but at most once a second while a scan adds
+        self._search_trigger = Clock.create_trigger(self._run_search, 0.15)
+
+        root = Filled(orientation="vertical", color=list(theme.BACKGROUND))
+        self.tabs = BoxLayout(size_hint_y=None, height=dp(theme.TOUCH + 16), padding=dp(8), spacing=dp(8))
+        self.tab_buttons: dict[str, Tappable] = {}
+        for name, label in (("artists", "Artists"), ("albums", "Albums"), ("songs", "Songs"), ("search", "Search")):
+            button = Tappable(text=label, action=f"tab:{name}", font_size=sp(theme.BODY))
+            button.bind(on_release=lambda _b, n=name: self.show_tab(n))
+            self.tab_buttons[name] = button
+            self.tabs.add_widget(button)
+        root.add_widget(self.tabs)
+        self.pages = ScreenManager(transition=NoTransition())
+        root.add_widget(self.pages)
+        self.add_widget(root)
+
+        # artists
+        self.artists = _vertical_list(ListRow, dp(theme.ROW))
+        self._page("artists", self.artists)
+        # albums: a grid of covers, optionally one artist's
+        albums_page = BoxLayout(orientation="vertical")
+        self.albums_header = BoxLayout(size_hint_y=None, height=0, opacity=0, padding=(dp(8), 0), spacing=dp(8))
+        self.albums_title = Text(font_size=sp(theme.TITLE), bold=True)
+        self.all_albums_button = Tappable(text="All albums", action="all_albums", size_hint_x=None, width=dp(150),
+                                          on_release=lambda *_: self.show_albums(None))
+        self.albums_header.add_widget(self.albums_title)
+        self.albums_header.add_widget(self.all_albums_button)
+        self.albums = RecycleView(do_scroll_x=False, bar_width=dp(6), scroll_type=["bars", "content"])
+        self.albums.screen = self
+        self.album_grid = RecycleGridLayout(cols=4, size_hint_y=None, default_size_hint=(1, None),
+                                            default_size=(None, dp(220)), padding=dp(4))
+        self.album_grid.bind(minimum_height=self.album_grid.setter("height"))
+        self.albums.add_widget(self.album_grid)
+        self.albums.viewclass = AlbumTile
+        albums_page.add_widget(self.albums_header)
+        albums_page.add_widget(self.albums)
+        self._page("albums", albums_page)
+        # songs
+        self.songs = _vertical_list(SongRow, dp(theme.ROW))
+        self.source = PagedSongs(ctx, self._page_arrived)
+        self.songs.source = self.source
+        self._page("songs", self.songs)
+        # search
+        search_page = BoxLayout(orientation="vertical", padding=(dp(8), 0), spacing=dp(6))
+        bar = BoxLayout(size_hint_y=None, height=dp(theme.TOUCH), spacing=dp(8))
+        self.search_field = make_text_input(hint_text="Title, artist or album")
+        self.search_field.bind(text=lambda *_: self._search_trigger())
+        self.keyboard_button = Tappable(text="Keyboard", action="toggle_keyboard", size_hint_x=None,
+                                        width=dp(130), on_release=lambda *_: self.toggle_keyboard())
+        bar.add_widget(self.search_field)
+        bar.add_widget(self.keyboard_button)
+        self.search_status = Text(font_size=sp(theme.CAPTION), color=theme.TEXT_MUTED, size_hint_y=None,
+                                  height=dp(22))
+        self.results = _vertical_list(ListRow, dp(theme.ROW))
+        self.keyboard = OnScreenKeyboard(self.search_field, size_hint_y=0.55)
+        self.keyboard.bind(on_enter=lambda *_: self.toggle_keyboard(False))
+        for widget in (bar, self.search_status, self.results, self.keyboard):
+            search_page.add_widget(widget)
+        self.search_page = search_page
+        self._page("search", search_page)
+        # one album
+        album_page = BoxLayout(orientation="vertical")
+        album_head = BoxLayout(size_hint_y=None, height=dp(120), padding=dp(8), spacing=dp(12))
+        self.album_cover = CoverImage(size_hint_x=None, width=dp(104))
+        album_texts = BoxLayout(orientation="vertical")
+        self.album_name = Text(font_size=sp(theme.TITLE), bold=True)
+        self.album_artist = Text(color=theme.TEXT_MUTED)
+        album_texts.add_widget(self.album_name)
+        album_texts.add_widget(self.album_artist)
+        album_buttons = BoxLayout(orientation="vertical", size_hint_x=None, width=dp(170), spacing=dp(6))
+        album_buttons.add_widget(Tappable(text="Play album", action="play_album",
+                                          on_release=lambda *_: self._album_command("replace_and_play")))
+        album_buttons.add_widget(Tappable(text="Add to queue", action="queue_album",
+                                          on_release=lambda *_: self._album_command("append")))
+        for widget in (self.album_cover, album_texts, album_buttons):
+            album_head.add_widget(widget)
+        self.album_tracks = _vertical_list(ListRow, dp(theme.ROW))
+        album_page.add_widget(album_head)
+        album_page.add_widget(self.album_tracks)
+        self._page("album", album_page)
+        self.album_track_ids: list[int] = []
+
+        self.bind(size=self._relayout)
+        ctx.bind(accent=lambda *_: self._mark_tab(self.pages.current))
+        ctx.bridge.bind(on_library_updated=lambda *_: self._reload())
+        self.show_tab("songs")
+        self.reload()
+
+    def _page(self, name: str, content: Any) -> None:
+        page = Screen(name=name)
+        page.add_widget(content)
+        self.pages.add_widget(page)
+
+    def _relayout(self, *_: Any) -> None:
+        self.album_grid.cols = max(2, int(self.width // self.tile_width))
+        portrait = self.height > self.width
+        self.keyboard.size_hint_y = 0.42 if portrait else 0.55
+
+    # --- tabs -----------------------------------------------------------------------------------
+
+    def show_tab(self, name: str) -> None:
+        self.pages.current = name
+        self._mark_tab(name)
+        if name == "search":
+            self.search_field.focus = True
+            self.toggle_keyboard(True)
+
+    def _mark_tab(self, current: str) -> None:
+        active = {"album": "albums"}.get(current, current)
+        for name, button in self.tab_buttons.items():
+            button.bg_color = (
+                list(theme.tint(self.ctx.accent, 0.45, theme.SURFACE_RAISED)) if name == active
+                else list(theme.SURFACE_RAISED)
+            )
+
+    def toggle_keyboard(self, show: bool | None = None) -> None:
+        visible = self.keyboard.parent is not None
+        show = not visible if show is None else show
+        if show and not visible:
+            self.search_page.add_widget(self.keyboard)
+        elif not show and visible:
+            self.search_page.remove_widget(self.keyboard)
+        self.keyboard_button.text = "Hide keys" if show else "Keyboard"
+
+    # --- loading --------------------------------------------------------------------------------
+
+    def reload(self, *_: Any) -> None:
+        """Counts, artists and albums afresh (start-up, and after the library changed)."""
+        when_done(self.ctx.jukebox.count_tracks(), self._count_known)
+        self.artists.data = []
+        self._load_artists(0)
+        self.show_albums(self.artist_filter, switch=False)
+        if self.search_field.text.strip():
+            self._search_trigger()
+
+    def _count_known(self, count: int) -> None:
+        self.source.reset(count)
+        self.songs.data = [{"index": i} for i in range(count)]
+        self.tab_buttons["songs"].text = f"Songs ({count:,})" if count else "Songs"
+        self.songs.refresh_from_data()
+
+    def _page_arrived(self, page_no: int) -> None:
+        manager = self.songs.layout_manager
+        if manager is None:
+            return
+        for row in manager.children:
+            if isinstance(row, SongRow) and row.index // PAGE == page_no:
+                row.show()
+
+    def _load_artists(self, offset: int) -> None:
+        when_done(self.ctx.jukebox.list_artists(offset, CHUNK), lambda found: self._artists_arrived(offset, found))
+
+    def _artists_arrived(self, offset: int, artists: list[ArtistSummary]) -> None:
+        rows = [
+            {
+                "title": a.name or "Unknown artist",
+                "subtitle": f"{a.album_count} album{'s' if a.album_count != 1 else ''} · {a.track_count} songs",
+                "on_tap": lambda name=a.name: self.show_albums(name),
+            }
+            for a in artists
+        ]
+        self.artists.data = [*self.artists.data, *rows] if offset else rows
+        if len(artists) == CHUNK:
+            self._load_artists(offset + CHUNK)
+
+    def show_albums(self, artist: str | None, switch: bool = True) -> None:
+        self.artist_filter = artist
+        ticket = self._albums_ticket.next()
+        self.albums.data = []
+        self.albums_header.height = dp(theme.TOUCH) if artist is not None else 0
+        self.albums_header.opacity = 1 if artist is not None else 0
+        self.albums_title.text = artist or ""
+        self._load_albums(ticket, artist, 0)
+        if switch:
+            self.show_tab("albums")
+
+    def _load_albums(self, ticket: int, artist: str | None, offset: int) -> None:
+        when_done(self.ctx.jukebox.list_albums(artist, offset, CHUNK),
+                  lambda found: self._albums_arrived(ticket, artist, offset, found))
+
+    def _albums_arrived(self, ticket: int, artist: str | None, offset: int, albums: list[AlbumSummary]) -> None:
+        if not self._albums_ticket.is_current(ticket):
+            return
+        self.albums.data = [*self.albums.data, *({"album": a} for a in albums)]
+        if len(albums) == CHUNK:
+            self._load_albums(ticket, artist, offset + CHUNK)
+
+    def open_album(self, album: AlbumSummary) -> None:
+        self.album_name.text = album.album or "Unknown album"
+        self.album_artist.text = album.album_artist + (f" · {album.year}" if album.year else "")
+        self.album_cover.texture = None
+        self.ctx.covers.request(album.cover_id, theme.COVER_THUMB,
+                                lambda tex, _a: setattr(self.album_cover, "texture", tex))
+        self.album_tracks.data = []
+        self.album_track_ids = []
+        when_done(self.ctx.jukebox.album_tracks(album.album, album.album_artist), self._album_tracks_arrived)
+        self.pages.current = "album"
+        self._mark_tab("album")
+
+    def _album_tracks_arrived(self, tracks: list[Track]) -> None:
+        self.ctx.tracks.put(tracks)
+        self.album_track_ids = [t.id for t in tracks]
+        self.album_tracks.data = [self._track_row(t, f"{t.track_number or ''}") for t in tracks]
+
+    def _album_command(self, command: str) -> None:
+        if self.album_track_ids:
+            when_done(getattr(self.ctx.jukebox, command)(self.album_track_ids))
+
+    def _track_row(self, track: Track, prefix: str = "") -> dict[str, Any]:
+        title = f"{prefix}. {track.title}" if prefix else track.title
+        subtitle = f"{track.display_artist} · {track.album}" if track.album else track.display_artist
+        return {"title": title, "subtitle": subtitle, "trailing": theme.format_ms(track.duration_ms),
+                "on_tap": lambda t=track: self.ctx.show_track_actions(t)}
+
+    # --- search as you type ---------------------------------------------------------------------
+
+    def _run_search(self, *_: Any) -> None:
+        query = self.search_field.text.strip()
+        ticket = self._search_ticket.next()
+        if not query:
+            self.results.data = []
+            self.search_status.text = ""
+            return
+        self.search_status.text = "Searching…"
+        when_done(self.ctx.jukebox.search(query, SEARCH_LIMIT),
+                  lambda tracks: self._results(ticket, query, tracks),
+                  lambda exc: self._search_failed(ticket, exc))
+
+    def _results(self, ticket: int, query: str, tracks: list[Track]) -> None:
+        if not self._search_ticket.is_current(ticket):
+            return  # typed on meanwhile; a newer answer is coming
+        self.ctx.tracks.put(tracks)
+        self.results.data = [self._track_row(t) for t in tracks]
+        self.results.scroll_y = 1
+        more = "+" if len(tracks) >= SEARCH_LIMIT else ""
+        self.search_status.text = (
+            f"{len(tracks)}{more} songs for “{query}”" if tracks else f"Nothing found for “{query}”"
+        )
+
+    def _search_failed(self, ticket: int, exc: BaseException) -> None:
+        if self._search_ticket.is_current(ticket):
+            self.search_status.text = f"Search failed: {exc}"

@@ -1,0 +1,237 @@
+"""The few building blocks every screen is made of, styled from ``theme`` alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kivy.clock import Clock
+from kivy.graphics import Color, Rectangle, RoundedRectangle
+from kivy.lang import Builder
+from kivy.metrics import dp, sp
+from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
+from kivy.uix.behaviors import ButtonBehavior
+from kivy.uix.boxlayout import BoxLayout
+from kivy.uix.label import Label
+from kivy.uix.slider import Slider
+from kivy.uix.widget import Widget
+
+from kiosk.ui import theme
+
+Builder.load_string(
+    f"""
+<Text>:
+    color: {theme.TEXT}
+    font_size: sp({theme.BODY})
+    text_size: (self.width, None) if self.wrap else (self.width, self.height)
+    shorten: not self.wrap
+    shorten_from: 'right'
+    halign: 'left'
+    valign: 'middle'
+
+<Tappable>:
+    canvas.before:
+        Color:
+            rgba: self.pressed_color if self.state == 'down' else self.bg_color
+        RoundedRectangle:
+            pos: self.pos
+            size: self.size
+            radius: [dp({theme.RADIUS})]
+    color: {theme.TEXT}
+    font_size: sp({theme.BODY})
+    halign: 'center'
+    valign: 'middle'
+    text_size: self.size
+    shorten: True
+    size_hint_min: dp({theme.TOUCH}), dp({theme.TOUCH})
+
+<IconButton>:
+    font_name: r'{theme.icon_font()}'
+    font_size: sp({theme.HEADLINE})
+
+<Panel>:
+    canvas.before:
+        Color:
+            rgba: self.bg_color
+        RoundedRectangle:
+            pos: self.pos
+            size: self.size
+            radius: [dp(self.radius)]
+"""
+)
+
+
+class Text(Label):
+    """A label that clips to its box (or wraps), left-aligned, in the theme's colours."""
+
+    wrap = BooleanProperty(False)
+
+
+class Tappable(ButtonBehavior, Label):
+    """A finger-sized button: flat, rounded, pressed state in the accent."""
+
+    bg_color = ListProperty(list(theme.SURFACE_RAISED))
+    pressed_color = ListProperty(list(theme.tint(theme.ACCENT_DEFAULT, 0.5, theme.SURFACE_RAISED)))
+    action = StringProperty("")  # a name for tests and logs
+
+
+class IconButton(Tappable):
+    """A symbol from the icon font; ``active`` shows it in the accent (shuffle on, heart set)."""
+
+    active = BooleanProperty(False)
+    active_color = ListProperty(list(theme.ACCENT_DEFAULT))
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("bg_color", [0, 0, 0, 0])
+        super().__init__(**kwargs)
+        self.bind(active=self._recolor, active_color=self._recolor)
+        self._recolor()
+
+    def _recolor(self, *_: Any) -> None:
+        self.color = self.active_color if self.active else theme.TEXT
+
+
+class Panel(BoxLayout):
+    """A box with the surface colour behind it."""
+
+    bg_color = ListProperty(list(theme.SURFACE))
+    radius = NumericProperty(theme.RADIUS)
+
+
+class Backdrop(Widget):
+    """Fills its parent's area with one colour (screens' backgrounds)."""
+
+    color = ListProperty(list(theme.BACKGROUND))
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        with self.canvas.before:
+            self._c = Color(*self.color)
+            self._r = Rectangle(pos=self.pos, size=self.size)
+        self.bind(pos=self._sync, size=self._sync, color=self._sync)
+
+    def _sync(self, *_: Any) -> None:
+        self._c.rgba = self.color
+        self._r.pos, self._r.size = self.pos, self.size
+
+
+class Filled(BoxLayout):
+    """A BoxLayout with a flat background colour."""
+
+    color = ListProperty(list(theme.BACKGROUND))
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        with self.canvas.before:
+            self._c = Color(*self.color)
+            self._r = Rectangle(pos=self.pos, size=self.size)
+        self.bind(pos=self._sync, size=self._sync, color=self._sync)
+
+    def _sync(self, *_: Any) -> None:
+        self._c.rgba = self.color
+        self._r.pos, self._r.size = self.pos, self.size
+
+
+class DragSlider(Slider):
+    """A slider that tells apart the user's drag from updates pushed by events.
+
+    While a finger holds it, incoming values (position updates several times a second) are
+    ignored, and the chosen value is reported once, on release, through ``on_release_value``.
+    """
+
+    dragging = BooleanProperty(False)
+    accent = ListProperty(list(theme.ACCENT_DEFAULT))
+
+    __events__ = ("on_release_value",)
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("cursor_size", (dp(28), dp(28)))
+        kwargs.setdefault("padding", dp(18))
+        kwargs.setdefault("size_hint_y", None)
+        kwargs.setdefault("height", dp(theme.TOUCH))
+        super().__init__(**kwargs)
+        self.value_track = True
+        self.value_track_width = dp(4)
+        self.bind(accent=lambda *_: setattr(self, "value_track_color", self.accent))
+        self.value_track_color = self.accent
+
+    def push(self, value: float) -> None:
+        """Set from an event; a finger on the slider wins."""
+        if not self.dragging:
+            self.value = min(self.max, max(self.min, value))
+
+    def on_touch_down(self, touch: Any) -> bool:
+        if self.disabled or not self.collide_point(*touch.pos):
+            return False
+        self.dragging = True
+        return bool(super().on_touch_down(touch))
+
+    def on_touch_up(self, touch: Any) -> bool:
+        if touch.grab_current is self and self.dragging:
+            super().on_touch_up(touch)
+            self.dragging = False
+            self.dispatch("on_release_value", self.value)
+            return True
+        return bool(super().on_touch_up(touch))
+
+    def on_release_value(self, value: float) -> None:
+        pass
+
+
+class Toast(Label):
+    """A one-line notice at the bottom of the screen that goes away by itself."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("font_size", sp(theme.BODY))
+        kwargs.setdefault("color", theme.TEXT)
+        kwargs.setdefault("size_hint", (None, None))
+        super().__init__(**kwargs)
+        self.opacity = 0
+        with self.canvas.before:
+            self._c = Color(*theme.tint(theme.DANGER, 0.55, theme.SURFACE_RAISED))
+            self._r = RoundedRectangle(radius=[dp(theme.RADIUS)])
+        self.bind(pos=self._sync, size=self._sync, texture_size=self._fit)
+        self._hide = Clock.create_trigger(self._fade, 4.0)
+
+    def _fit(self, *_: Any) -> None:
+        self.size = (self.texture_size[0] + dp(32), self.texture_size[1] + dp(20))
+
+    def _sync(self, *_: Any) -> None:
+        self._r.pos, self._r.size = self.pos, self.size
+
+    def show(self, text: str) -> None:
+        self.text = text[:160]
+        self.opacity = 1
+        self._hide.cancel()
+        self._hide()
+
+    def _fade(self, *_: Any) -> None:
+        self.opacity = 0
+
+
+class CoverImage(Widget):
+    """Album art (or a calm placeholder note) filling a square, kept square."""
+
+    texture = ObjectProperty(None, allownone=True)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        with self.canvas:
+            self._bg = Color(*theme.SURFACE_RAISED)
+            self._plate = RoundedRectangle(radius=[dp(theme.RADIUS)])
+            self._img_color = Color(1, 1, 1, 1)
+            self._img = RoundedRectangle(radius=[dp(theme.RADIUS)])
+        self._note = Label(text="♫", font_name=theme.icon_font(), color=theme.TEXT_MUTED)
+        self.add_widget(self._note)
+        self.bind(pos=self._sync, size=self._sync, texture=self._sync)
+
+    def _sync(self, *_: Any) -> None:
+        side = min(self.width, self.height)
+        x = self.x + (self.width - side) / 2
+        y = self.y + (self.height - side) / 2
+        self._plate.pos = self._img.pos = (x, y)
+        self._plate.size = self._img.size = (side, side)
+        self._img.texture = self.texture
+        self._img_color.a = 1 if self.texture is not None else 0
+        self._note.opacity = 0 if self.texture is not None else 1
+        self._note.font_size = max(1.0, side * 0.4)
+        self._note.pos, self._note.size = (x, y), (side, side)
