@@ -216,6 +216,11 @@ class Controls:
                 self._encoder.when_rotated_clockwise = None
                 self._encoder.when_rotated_counter_clockwise = None
         self.scheduler.close()
+        for role, led in self._leds.items():
+            try:
+                led.off()  # a lit LED must not claim the jukebox still plays once it has stopped
+            except Exception:
+                log.exception("switching LED %r off failed", role)
         self._close_devices()
 
     def _close_devices(self) -> None:

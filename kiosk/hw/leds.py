@@ -7,6 +7,7 @@ each LED should show and hand the pin writes to the controls' timer thread.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Literal, Protocol
 
@@ -42,6 +43,7 @@ class StatusLeds:
         self._wanted: dict[str, LedMode] = dict.fromkeys(leds, "off")
         self._shown: dict[str, LedMode] = {}
         self._error_generation = 0
+        self._lock = threading.Lock()  # events arrive from the player, importer and USB threads at once
         self._subscriptions: list[Subscription] = []
 
     def attach(self, bus: EventBus) -> None:
@@ -86,16 +88,18 @@ class StatusLeds:
     # --- state ---------------------------------------------------------------------------------------
 
     def _want(self, role: str, mode: LedMode) -> None:
-        if role not in self._leds or self._wanted.get(role) == mode:
-            return  # player state arrives several times a second; only changes cost a pin write
-        self._wanted[role] = mode
+        with self._lock:
+            if role not in self._leds or self._wanted.get(role) == mode:
+                return  # player state arrives several times a second; only changes cost a pin write
+            self._wanted[role] = mode
         self._scheduler.call_soon(self._apply)
 
     def _flag_error(self) -> None:
         if "error" not in self._leds:
             return
-        self._error_generation += 1
-        generation = self._error_generation
+        with self._lock:
+            self._error_generation += 1
+            generation = self._error_generation
         self._want("error", "on")
         self._scheduler.call_at(self._scheduler.now() + self._error_hold, lambda: self._error_expired(generation))
 
@@ -105,7 +109,9 @@ class StatusLeds:
 
     def _apply(self) -> None:
         """Timer thread: writes the pins whose mode changed."""
-        for role, mode in list(self._wanted.items()):
+        with self._lock:
+            wanted = list(self._wanted.items())
+        for role, mode in wanted:
             if self._shown.get(role) == mode:
                 continue
             led = self._leds[role]
