@@ -8,6 +8,8 @@ having written nothing of that buffer, so the same buffer is written again.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import errno
 import logging
 import time
@@ -167,3 +169,23 @@ class AlsaOutput:
                 pcm.close()
             except alsaaudio.ALSAAudioError as exc:
                 log.debug("closing %s failed: %s", self.device, exc)
+
+
+_ERROR_HANDLER_TYPE = ctypes.CFUNCTYPE(
+    None, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p
+)
+_silent_handler: Any = None
+
+
+def silence_alsa_lib_errors() -> None:
+    """alsa-lib prints its own lines on stderr (``ALSA lib pcm.c:...``) besides returning an error;
+    the reason already travels in our exceptions, so a command-line user sees one clear line."""
+    global _silent_handler
+    if _silent_handler is not None:
+        return
+    try:
+        lib = ctypes.CDLL(ctypes.util.find_library("asound") or "libasound.so.2")
+    except OSError:
+        return
+    _silent_handler = _ERROR_HANDLER_TYPE(lambda *args: None)
+    lib.snd_lib_error_set_handler(_silent_handler)

@@ -1,0 +1,123 @@
+"""The PyAV decoder against the ffmpeg command's own decode of real files in every format."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from kiosk.audio.decoder import PyAVDecoder, probe_duration_ms
+from kiosk.core.ports.audio import DecodeError, MissingFileError, PcmFormat
+from tests.audio.conftest import RATE, MediaMaker, ffmpeg_decode
+from tests.media import FORMATS
+
+OUT = PcmFormat(RATE, 2, "s16")
+LOSSLESS = ("flac", "wav", "aiff", "alac")
+
+
+def decode(path: Path, start_ms: int = 0, out: PcmFormat = OUT) -> np.ndarray[Any, Any]:
+    decoder = PyAVDecoder(str(path), out, start_ms)
+    try:
+        data = b"".join(decoder.chunks())
+    finally:
+        decoder.close()
+    return np.frombuffer(data, dtype="<i2").reshape(-1, out.channels)
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_every_format_decodes_like_the_ffmpeg_command(fmt: str, media: MediaMaker) -> None:
+    path = media.noise(fmt, seconds=2.0)
+    ours, reference = decode(path), ffmpeg_decode(path)
+    if fmt == "m4a":
+        # The AAC decode carries the encoder's padding; the stream duration says 2 s exactly.
+        assert len(reference) > 2 * RATE
+        assert len(ours) == 2 * RATE
+        reference = reference[: len(ours)]
+    assert len(ours) == len(reference)
+    if fmt in (*LOSSLESS, "mp3"):
+        assert np.array_equal(ours, reference)
+    else:  # float decoders: the float-to-16-bit rounding of a few dozen samples differs by one step
+        difference = np.abs(ours.astype(int) - reference.astype(int))
+        assert difference.max() <= 1
+        assert np.count_nonzero(difference) < len(ours) // 1000
+
+
+@pytest.mark.parametrize("fmt", ["flac", "wav", "alac", "mp3", "ogg", "m4a"])
+@pytest.mark.parametrize("start_ms", [500, 1234])
+def test_a_seek_lands_on_the_exact_sample(fmt: str, start_ms: int, media: MediaMaker) -> None:
+    """Decoding from ``start_ms`` gives the full decode from sample ``start_ms * 44.1`` on: the count
+    says where it starts, and the content matches there and nowhere within 500 samples of it."""
+    # AAC replaces noise with the decoder's own random noise (PNS), different after every seek: use tones.
+    path = media.chirp(fmt) if fmt == "m4a" else media.noise(fmt, seconds=3.0)
+    full, part = decode(path), decode(path, start_ms)
+    target = start_ms * RATE // 1000
+    assert len(part) == len(full) - target
+    probe = part[3000:5000, 0].astype(int)
+    best = min(range(target - 500, target + 500), key=lambda o: int(np.abs(full[o + 3000 : o + 5000, 0] - probe).sum()))
+    assert best == target
+    if fmt == "m4a":
+        # AAC frames overlap their neighbours: right after a seek the first samples differ slightly.
+        assert np.abs(full[target + 2048 :].astype(int) - part[2048:].astype(int)).max() <= 16
+    else:
+        assert np.array_equal(full[target:], part)
+
+
+def test_mp3_start_offset_is_taken_into_account(media: MediaMaker) -> None:
+    """MP3 streams start at the encoder delay (about 25 ms); a seek counted from zero would be early."""
+    import av
+
+    path = media.noise("mp3", seconds=2.0)
+    with av.open(str(path)) as container:
+        assert (container.streams.audio[0].start_time or 0) > 0
+    full, part = decode(path), decode(path, 1000)
+    assert np.array_equal(full[RATE:], part)
+
+
+def test_resampling_to_a_device_rate(media: MediaMaker) -> None:
+    path = media.noise("flac", seconds=2.0)
+    ours = decode(path, out=PcmFormat(48000))
+    reference = ffmpeg_decode(path, rate=48000)
+    assert abs(len(ours) - 2 * 48000) <= 1
+    n = min(len(ours), len(reference))
+    assert np.abs(ours[:n].astype(int) - reference[:n].astype(int)).max() <= 2
+
+
+def test_a_missing_file_is_a_missing_file_error(tmp_path: Path) -> None:
+    with pytest.raises(MissingFileError, match=r"gone\.flac is missing"):
+        PyAVDecoder(str(tmp_path / "gone.flac"), OUT)
+
+
+def test_a_file_that_is_not_audio_is_a_decode_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.mp3"
+    bogus.write_bytes(b"this is a shopping list, not an mp3\n" * 50)
+    with pytest.raises(DecodeError):
+        decoder = PyAVDecoder(str(bogus), OUT)
+        b"".join(decoder.chunks())
+
+
+def test_a_file_cut_short_plays_what_is_there_and_ends(tmp_path: Path, media: MediaMaker) -> None:
+    """A half-copied file (stick pulled during a copy): what is there plays, then the track ends
+    or reports a DecodeError -- nothing else escapes."""
+    whole = media.noise("flac", seconds=2.0).read_bytes()
+    cut = tmp_path / "cut.flac"
+    cut.write_bytes(whole[: len(whole) // 2])
+    decoder = PyAVDecoder(str(cut), OUT)
+    got = bytearray()
+    try:
+        for chunk in decoder.chunks():
+            got += chunk
+    except DecodeError:
+        pass
+    decoder.close()
+    frames = len(got) // 4
+    assert 0.5 * RATE <= frames < 2 * RATE
+    reference = ffmpeg_decode(media.noise("flac", seconds=2.0))
+    head = np.frombuffer(bytes(got), dtype="<i2").reshape(-1, 2)[: RATE // 2]
+    assert np.array_equal(head, reference[: RATE // 2])
+
+
+def test_probe_duration(media: MediaMaker, tmp_path: Path) -> None:
+    assert probe_duration_ms(str(media.noise("flac", seconds=2.0))) == 2000
+    assert probe_duration_ms(str(tmp_path / "nothing.flac")) == 0
