@@ -10,7 +10,6 @@ missing or half-copied file. Nothing is ever written to the stick: it is only op
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import shutil
@@ -29,7 +28,7 @@ from kiosk.core.ports.library import LibraryStore
 from kiosk.core.ports.usb import TagReader
 from kiosk.core.ratelimit import Throttle
 from kiosk.library.scanner import ScanJob, ScanTally, inventory_with_progress
-from kiosk.library.tags import clean_text
+from kiosk.library.tags import clean_text, content_digest, content_hash_of
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +102,7 @@ def copy_verified(
             raise ValueError("not a regular file")
         dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
-            digest = hashlib.blake2b(digest_size=16)
+            digest = content_digest()
             buffer = bytearray(chunk)
             view = memoryview(buffer)
             while True:
@@ -120,7 +119,7 @@ def copy_verified(
             _fsync(dst_fd)
         finally:
             os.close(dst_fd)
-        if digest.hexdigest() != expected_hash:
+        if content_hash_of(digest) != expected_hash:
             raise ValueError("the file changed between scan and copy")
         os.rename(tmp, destination)
         return os.stat(destination)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import logging
 import math
 import multiprocessing
@@ -121,6 +122,12 @@ _VORBIS = {
     "title": "title", "artist": "artist", "album": "album", "album_artist": "albumartist", "track": "tracknumber",
     "disc": "discnumber", "date": "date", "genre": "genre",
 }
+_VORBIS_FIELDS = {
+    **{key: field for field, key in _VORBIS.items()},
+    **{key: key for key in ("tracktotal", "totaltracks", "disctotal", "totaldiscs", "album artist")},
+    **{key: key for key in ("replaygain_track_gain", "replaygain_track_peak", "replaygain_album_gain",
+                            "replaygain_album_peak")},
+}
 _RIFF_INFO = {"INAM": "title", "IART": "artist", "IPRD": "album", "IPRT": "track", "ITRK": "track",
               "ICRD": "date", "IGNR": "genre"}
 _AIFF_TEXT = {b"NAME": "title", b"AUTH": "artist"}
@@ -161,16 +168,14 @@ def _generic_fields(tags: Any) -> dict[str, Any]:
         for key in _RG_KEYS:
             if key in tags:
                 out[key] = _first(tags[key])
-    else:  # Vorbis comments: FLAC, Ogg Vorbis, Opus
-        table = _VORBIS
-        for key in _RG_KEYS:
-            if key in tags:
-                out[key] = _first(tags[key])
-        for key in ("tracktotal", "totaltracks", "disctotal", "totaldiscs"):
-            if key in tags:
-                out[key] = _first(tags[key])
-        if "album artist" in tags and "albumartist" not in tags:
-            out["album_artist"] = _first(tags["album artist"])
+    else:  # Vorbis comments (FLAC, Ogg Vorbis, Opus): a list of pairs; one pass, first value wins
+        for key, value in tags:
+            field = _VORBIS_FIELDS.get(key.lower())
+            if field is not None and field not in out:
+                out[field] = value
+        if "album_artist" not in out and "album artist" in out:
+            out["album_artist"] = out["album artist"]
+        return out
     for field, key in table.items():
         try:
             if key in tags:
@@ -294,14 +299,35 @@ def _positive_int(value: Any, high: int) -> int | None:
     return number if 0 < number <= high else None
 
 
-def _content_hash(f: Any) -> str:
+def content_digest() -> Any:
+    """The content hash: SHA-256 (hardware-accelerated on x86-64 and ARMv8.2+), 128 bits kept."""
+    return hashlib.sha256()
+
+
+def content_hash_of(digest: Any) -> str:
+    return str(digest.hexdigest()[:32])
+
+
+def _streamed_hash(f: Any) -> str:
     f.seek(0)
-    digest = hashlib.blake2b(digest_size=16)
+    digest = content_digest()
     buffer = bytearray(_HASH_CHUNK)
     view = memoryview(buffer)
     while n := f.readinto(buffer):
         digest.update(view[:n])
-    return digest.hexdigest()
+    return content_hash_of(digest)
+
+
+class _NamedBytes(io.BytesIO):
+    """A file read whole (one read serves the hash and the parser); the name lets mutagen score by suffix."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self.name = name
+
+
+#: Files up to this size are read in one go; larger ones are parsed from disk and hashed in chunks.
+WHOLE_FILE_LIMIT = 64 * 1024 * 1024
 
 
 def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
@@ -319,8 +345,16 @@ def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise UnreadableFile("not a regular file")
+        source: Any = f
+        content_hash = ""
+        if st.st_size <= WHOLE_FILE_LIMIT:
+            data = f.read(WHOLE_FILE_LIMIT + 1)
+            digest = content_digest()
+            digest.update(data)
+            content_hash = content_hash_of(digest)
+            source = _NamedBytes(data, path)
         try:
-            audio = mutagen.File(f)
+            audio = mutagen.File(source)
         except MemoryError:
             raise UnreadableFile("tag parser ran out of memory") from None
         except Exception as exc:  # mutagen raises far more than MutagenError on hostile files
@@ -330,9 +364,9 @@ def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
         fields = _generic_fields(audio.tags)
         kind = type(audio).__name__
         if kind == "WAVE" and not fields:
-            fields = _read_riff_info(f)
+            fields = _read_riff_info(source)
         elif kind == "AIFF" and not fields:
-            fields = _read_aiff_text(f)
+            fields = _read_aiff_text(source)
         info = audio.info
         length = getattr(info, "length", 0) or 0
         if not (isinstance(length, int | float) and math.isfinite(length) and 0 <= length < 360000):
@@ -346,7 +380,8 @@ def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
         cover_id = None
         if covers_dir is not None:
             cover_id = _cover_for(audio, request.folder_cover, Path(covers_dir))
-        content_hash = _content_hash(f)
+        if not content_hash:
+            content_hash = _streamed_hash(f)
     return TrackInfo(
         path=path,
         title=clean_text(fields.get("title", "")) or title_from_file_name(path),

@@ -1,0 +1,235 @@
+"""Copy-import into the library folder: sanitised paths, duplicates, free space, a full disk, cancelling.
+
+The "stick" here is a plain folder; tests/hw/test_usb_import.py does the same with a real FAT stick.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from mutagen.flac import FLAC
+
+from kiosk.core.bus import RecordingBus
+from kiosk.core.events import ImportState, LibraryScanComplete
+from kiosk.library.importer import SourceGone, StickImporter, copy_verified, plan_destination, safe_component
+from kiosk.library.store import SqlLibraryStore
+from kiosk.library.tags import ProcessTagReader
+from tests.conftest import skip_or_fail
+from tests.media import ffmpeg_available, make_tone
+
+pytestmark = pytest.mark.skipif(not ffmpeg_available(), reason="ffmpeg is needed to make audio files")
+
+
+@pytest.fixture
+def reader(tmp_path: Path) -> Iterator[ProcessTagReader]:
+    r = ProcessTagReader(tmp_path / "covers", workers=2)
+    yield r
+    r.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path, bus: RecordingBus) -> Iterator[SqlLibraryStore]:
+    with SqlLibraryStore(tmp_path / "library.db", bus) as s:
+        yield s
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:32]
+
+
+def _tree_state(root: Path) -> dict[str, tuple[int, int, str]]:
+    return {
+        str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns, _digest(p))
+        for p in sorted(root.rglob("*")) if p.is_file()
+    }
+
+
+def _stick(root: Path, media_cache: Path, count: int = 4, seconds: float = 1.0) -> list[Path]:
+    files = []
+    for i in range(count):
+        tags = {"title": f"Track {i}", "artist": "Band", "album": "Live", "track": f"{i + 1}/{count}"}
+        files.append(
+            make_tone(root / f"dir{i % 2}" / f"f{i}.flac", "flac", seconds=seconds, freq=200 + 30 * i, tags=tags,
+                      cache_dir=media_cache)
+        )
+    return files
+
+
+def _assert_rows_point_at_whole_files(store: SqlLibraryStore, music: Path) -> None:
+    for track in store.list_tracks(limit=1000):
+        path = Path(track.path)
+        assert path.is_file() and music in path.parents, track.path
+        assert _digest(path) == track.content_hash, f"{track.path} is not the file that was scanned"
+    assert not list(music.rglob("*.part")), "a temp file was left behind"
+
+
+def test_import_copies_with_names_from_tags_and_leaves_the_stick_alone(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    for d in ("dir0", "dir1"):
+        (stick / d).mkdir(parents=True)
+    sources = _stick(stick, media_cache)
+    before = _tree_state(stick)
+    result = StickImporter(store, bus, reader, music).import_from(stick)
+    assert (result.status, result.added, result.errors) == ("completed", 4, 0)
+    paths = sorted(Path(t.path).relative_to(music).as_posix() for t in store.list_tracks(limit=100))
+    assert paths == [f"Band/Live/0{i + 1} Track {i}.flac" for i in range(4)]
+    assert sorted(t.source_path or "" for t in store.list_tracks(limit=100)) == sorted(
+        str(p.relative_to(stick)) for p in sources
+    )
+    _assert_rows_point_at_whole_files(store, music)
+    assert _tree_state(stick) == before  # nothing written to the stick
+    states = bus.of_type(ImportState)
+    assert states[0].state == "started" and states[-1].state == "completed"
+    assert states[-1].files_done == states[-1].files_total == 4
+    assert states[-1].bytes_done == states[-1].bytes_total == sum(p.stat().st_size for p in sources)
+
+
+def test_a_second_import_of_the_same_music_skips_every_file(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    for d in ("dir0", "dir1"):
+        (stick / d).mkdir(parents=True)
+    _stick(stick, media_cache)
+    (stick / "copy-of-f0.flac").write_bytes((stick / "dir0" / "f0.flac").read_bytes())  # same content twice
+    first = StickImporter(store, bus, reader, music).import_from(stick)
+    assert (first.added, first.skipped) == (4, 1)
+    second = StickImporter(store, bus, reader, music).import_from(stick)
+    assert (second.status, second.added, second.skipped) == ("completed", 0, 5)
+    assert store.count_tracks() == 4
+
+
+def test_paths_from_hostile_tags_stay_inside_the_library() -> None:
+    from kiosk.core.models import TrackInfo
+
+    music = Path("/lib/music")
+    taken: set[str] = set()
+    evil = TrackInfo(path="/s/x.MP3", title="../../etc/passwd", artist="..", album="a/b\\c:d\x00e\x1b", track_number=1)
+    dest = plan_destination(evil, music, taken)
+    assert dest.parent.parent.parent == music
+    assert [p for p in dest.relative_to(music).parts] == ["Unknown artist", "a_b_c_d e", "01 .._.._etc_passwd.mp3"]
+    long = TrackInfo(path="/s/y.flac", title="é" * 1000, artist="x" * 1000)
+    dest = plan_destination(long, music, taken)
+    assert all(len(part.encode()) <= 130 for part in dest.relative_to(music).parts)
+    twin = plan_destination(evil, music, taken)
+    assert twin.name == "01 .._.._etc_passwd (2).mp3"
+    assert safe_component("...", "fallback") == "fallback"
+    assert safe_component(" .hidden", "f") == "hidden"
+
+
+def test_non_utf8_names_on_the_stick_import_under_their_tag_names(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    stick.mkdir()
+    good = make_tone(tmp_path / "g.flac", "flac", tags={"title": "Café", "artist": "A"}, cache_dir=media_cache)
+    os.rename(good, os.fsencode(stick) + b"/caf\xe9.flac")  # a Latin-1 name, as old Windows sticks have
+    result = StickImporter(store, bus, reader, music).import_from(stick)
+    assert (result.added, result.errors) == (1, 0)
+    (track,) = store.list_tracks()
+    assert Path(track.path).name == "Café.flac"
+    assert track.source_path == "caf\ufffd.flac"
+
+
+def test_not_enough_space_stops_before_copying(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    stick = tmp_path / "stick"
+    for d in ("dir0", "dir1"):
+        (stick / d).mkdir(parents=True)
+    _stick(stick, media_cache)
+    result = StickImporter(store, bus, reader, tmp_path / "music", reserve_bytes=10**15).import_from(stick)
+    assert result.status == "failed" and result.added == 0
+    assert "not enough space" in result.error_reasons[0]
+    assert bus.of_type(ImportState)[-1].state == "failed"
+    assert not (tmp_path / "music").exists() and store.count_tracks() == 0
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 3 MB tmpfs: a real disk that really fills up."""
+    if os.geteuid() != 0:
+        skip_or_fail("mounting a small tmpfs needs root")
+    target = tmp_path / "small"
+    target.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", str(target)], check=True)
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def test_a_disk_that_fills_up_mid_import_stops_cleanly(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader,
+    small_disk: Path,
+) -> None:
+    """Free space looked fine, then something else filled the disk: the import stops, rows match whole files."""
+    stick = tmp_path / "stick"
+    for d in ("dir0", "dir1"):
+        (stick / d).mkdir(parents=True)
+    _stick(stick, media_cache, count=6, seconds=3.0)  # about 6 x 300 kB
+    music = small_disk / "music"
+    filled = []
+
+    def fill_after_first_file(event: ImportState) -> None:
+        if event.state == "copying" and event.files_done == 1 and not filled:
+            filled.append(True)
+            with open(small_disk / "filler", "wb") as f:  # take (almost) all that is left
+                try:
+                    while True:
+                        f.write(b"\0" * 65536)
+                except OSError:
+                    pass
+
+    bus.subscribe(ImportState, fill_after_first_file)
+    result = StickImporter(store, bus, reader, music, reserve_bytes=0, progress_interval=0).import_from(stick)
+    assert filled, "the disk was never filled"
+    assert result.status == "failed"
+    assert any("full" in r for r in result.error_reasons)
+    assert 1 <= store.count_tracks() < 6
+    _assert_rows_point_at_whole_files(store, music)
+    assert bus.of_type(ImportState)[-1].state == "failed"
+
+
+def test_a_cancelled_copy_leaves_no_partial_file(tmp_path: Path, media_cache: Path) -> None:
+    source = make_tone(tmp_path / "big.wav", "wav", seconds=20, cache_dir=media_cache)  # about 3.5 MB
+    target_dir = tmp_path / "lib"
+    target_dir.mkdir()
+    calls = itertools.count()
+    with pytest.raises(SourceGone):
+        copy_verified(str(source), target_dir / "big.wav", _digest(source), lambda: next(calls) >= 2)
+    assert list(target_dir.iterdir()) == []
+    # And a copy that is not cancelled arrives whole.
+    st = copy_verified(str(source), target_dir / "big.wav", _digest(source), lambda: False)
+    assert st.st_size == source.stat().st_size and _digest(target_dir / "big.wav") == _digest(source)
+
+
+def test_a_file_changed_after_the_scan_is_not_imported(tmp_path: Path, media_cache: Path) -> None:
+    source = make_tone(tmp_path / "s.flac", "flac", cache_dir=media_cache)
+    expected = _digest(source)
+    flac = FLAC(source)
+    flac["title"] = "changed"
+    flac.save()
+    (tmp_path / "lib").mkdir()
+    with pytest.raises(ValueError, match="changed"):
+        copy_verified(str(source), tmp_path / "lib" / "s.flac", expected, lambda: False)
+    assert list((tmp_path / "lib").iterdir()) == []
+
+
+def test_import_events_end_with_scan_complete(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    stick = tmp_path / "stick"
+    for d in ("dir0", "dir1"):
+        (stick / d).mkdir(parents=True)
+    _stick(stick, media_cache, count=2)
+    StickImporter(store, bus, reader, tmp_path / "music").import_from(stick)
+    assert isinstance(bus.events[-1], LibraryScanComplete)
