@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -395,12 +396,17 @@ def test_the_position_is_what_the_speaker_has_played(
     def published(track_id: int, position_ms: int) -> Callable[[], bool]:
         return lambda: any(s.track_id == track_id and s.position_ms == position_ms for s in bus.of_type(PlayerState))
 
-    speaker.hear(RATE // 2)
-    clock.advance(0.1)  # inside the interval: nothing new is published
+    speaker.hear(RATE // 2)  # the clock stands still: heard, but not yet published
+    time.sleep(0.05)
+    assert len(bus.of_type(PlayerState)) == 1
+    clock.advance(0.3)
+    wait_until(published(1, 500), what="position 500 ms")
     speaker.hear(RATE // 4)
+    clock.advance(0.1)  # inside the 0.25 s interval since the last one: still 500 ms on screen
+    time.sleep(0.05)
+    assert not any(s.position_ms == 750 for s in bus.of_type(PlayerState))
     clock.advance(0.2)
     wait_until(published(1, 750), what="position 750 ms")
-    assert not any(s.position_ms == 500 for s in bus.of_type(PlayerState))
     assert host.heard == []
     speaker.hear(RATE // 4 + 1)  # 1000 ms and a frame: past half of track 1
     clock.advance(0.3)
