@@ -162,15 +162,20 @@ def open_decoder(path: str, output: PcmFormat, start_ms: int = 0) -> PyAVDecoder
     return PyAVDecoder(path, output, start_ms)
 
 
-def probe_duration_ms(path: str) -> int:
-    """Length of a file as PyAV sees it, 0 when unknown (for the ``kiosk play`` command)."""
+def probe(path: str) -> tuple[int, int | None]:
+    """Length in ms (0 when unknown) and sample rate of a file, for the ``kiosk play`` command."""
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             if not container.streams.audio:
-                return 0
+                return 0, None
             stream = container.streams.audio[0]
+            rate = stream.codec_context.sample_rate or None
             if stream.duration and stream.time_base is not None:
-                return int(stream.duration * stream.time_base * 1000)
-            return int((container.duration or 0) // 1000)
+                return int(stream.duration * stream.time_base * 1000), rate
+            return int((container.duration or 0) // 1000), rate
     except (av.error.FFmpegError, OSError):
-        return 0
+        return 0, None
+
+
+def probe_duration_ms(path: str) -> int:
+    return probe(path)[0]
