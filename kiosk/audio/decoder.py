@@ -89,7 +89,7 @@ class PyAVDecoder:
     def source_rate(self) -> int:
         return self._source_rate
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[bytes | memoryview]:
         try:
             yield from self._decode()
         except DecodeError:
@@ -97,9 +97,12 @@ class PyAVDecoder:
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             raise DecodeError(f"{self._name} broke off while decoding: {exc}") from None
 
-    def _decode(self) -> Iterator[bytes]:
+    def _decode(self) -> Iterator[bytes | memoryview]:
         next_sample: int | None = None
         bad_packets = 0
+        # pts -> sample number in integers (Fraction arithmetic per frame costs more than decoding FLAC)
+        scale_num = self._time_base.numerator * self._source_rate
+        scale_den = self._time_base.denominator
         for packet in self._container.demux(self._stream):
             try:
                 frames = packet.decode()
@@ -112,7 +115,7 @@ class PyAVDecoder:
             bad_packets = 0
             for frame in frames:
                 if frame.pts is not None:
-                    first = round((frame.pts - self._start_pts) * self._time_base * self._source_rate)
+                    first = ((frame.pts - self._start_pts) * scale_num * 2 + scale_den) // (2 * scale_den)
                 else:
                     first = next_sample or 0
                 count = frame.samples
@@ -132,13 +135,14 @@ class PyAVDecoder:
                     yield self._frame_bytes(out)
         yield from self._flush()
 
-    def _flush(self) -> Iterator[bytes]:
+    def _flush(self) -> Iterator[bytes | memoryview]:
         for out in self._resampler.resample(None):
             yield self._frame_bytes(out)
 
-    def _frame_bytes(self, frame: av.AudioFrame) -> bytes:
+    def _frame_bytes(self, frame: av.AudioFrame) -> memoryview:
+        """The frame's samples without a copy (the view keeps the frame's buffer alive)."""
         size = frame.samples * self._output.frame_bytes
-        return bytes(memoryview(frame.planes[0])[:size])
+        return memoryview(frame.planes[0]).cast("B")[:size]
 
     def close(self) -> None:
         self._container.close()

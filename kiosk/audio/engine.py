@@ -49,6 +49,8 @@ HEARD_AFTER_MS = 4 * 60 * 1000
 MAX_SKIPS = 25
 #: Waits between attempts to reopen a lost device (the last one repeats).
 REOPEN_DELAYS_S = (0.25, 0.5, 1.0, 2.0, 4.0)
+#: Periods written between looks at the heard position (track changes are announced this promptly).
+PUBLISH_EVERY_WRITES = 3
 #: The format asked of the device when a track does not say its rate.
 DEFAULT_RATE = 44100
 
@@ -100,7 +102,8 @@ class AudioEngine:
         self._heard_reported: set[int] = set()
         self._format: PcmFormat | None = None
         self._decoder: Decoder | None = None
-        self._chunks: Iterator[bytes] | None = None
+        self._chunks: Iterator[bytes | memoryview] | None = None
+        self._writes = 0
         self._decoder_track: Track | None = None
         self._decoder_gain = 1.0
         self._pending: memoryview | None = None
@@ -361,9 +364,11 @@ class AudioEngine:
             return
         self._pending = rest if len(rest) else None
         self._written += len(piece) // self._format.frame_bytes
-        self._publish()
+        self._writes += 1
+        if self._writes % PUBLISH_EVERY_WRITES == 0:
+            self._publish()
 
-    def _next_chunk(self) -> bytes | None:
+    def _next_chunk(self) -> bytes | memoryview | None:
         assert self._format is not None
         while self._chunks is not None:
             try:

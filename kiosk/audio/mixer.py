@@ -96,7 +96,7 @@ def replaygain_gain(
     return linear
 
 
-def scale_pcm(data: bytes, sample_format: str, gain: float) -> bytes:
+def scale_pcm(data: bytes | memoryview, sample_format: str, gain: float) -> bytes | memoryview:
     """Interleaved PCM multiplied by ``gain``, rounded and clipped; untouched at a gain of 1."""
     if gain == 1.0:
         return data

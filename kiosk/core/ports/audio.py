@@ -57,7 +57,7 @@ class Decoder(Protocol):
     def duration_ms(self) -> int:
         """Length of the whole track, 0 when unknown."""
 
-    def chunks(self) -> Iterator[bytes]:
+    def chunks(self) -> Iterator[bytes | memoryview]:
         """PCM in whole frames until the end of the track; raises ``DecodeError`` if it breaks."""
 
     def close(self) -> None: ...
