@@ -98,6 +98,5 @@ class KioskApp(App):  # type: ignore[misc]
     def on_stop(self) -> None:
         if isinstance(self.kiosk_root, KioskRoot):
             self.kiosk_root.close()
-            self.kiosk_root.ctx.covers.close()
         if self.bridge is not None:
             self.bridge.close()

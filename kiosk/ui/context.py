@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from functools import partial
 from typing import Any
 
@@ -107,6 +108,26 @@ class TrackDetails:
                 self._tracks.pop(tid, None)
 
 
+class JukeboxHandle:
+    """The Jukebox as the screens see it; once the UI is closed, commands and reads no longer reach it.
+
+    Kivy may still run a trigger or two scheduled before the window closed; after ``close()``
+    those get a Future that never completes instead of calling into a core that is shutting down.
+    """
+
+    _IN_MEMORY = frozenset({"queue_snapshot", "settings", "player_state", "volume"})
+
+    def __init__(self, jukebox: Any) -> None:
+        self._jukebox = jukebox
+        self.closed = False
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._jukebox, name)
+        if self.closed and name not in self._IN_MEMORY and callable(attr):
+            return lambda *args, **kwargs: Future()
+        return attr
+
+
 class UiContext(EventDispatcher):  # type: ignore[misc]
     """Shared by all screens; ``accent`` follows the cover of the track playing."""
 
@@ -114,11 +135,15 @@ class UiContext(EventDispatcher):  # type: ignore[misc]
 
     def __init__(self, jukebox: Any, bridge: KivyEventBridge, covers: CoverCache, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.jukebox = jukebox
+        self.jukebox: Any = JukeboxHandle(jukebox)
         self.bridge = bridge
         self.covers = covers
-        self.tracks = TrackDetails(jukebox)
+        self.tracks = TrackDetails(self.jukebox)
         bridge.bind(on_library_updated=lambda _b, event: self.tracks.forget(event))
         self.show_track_actions: Callable[[Track], None] = lambda track: None
         self.ask_text: Callable[[str, str, Callable[[str], None]], None] = lambda title, text, done: None
         self.go_to: Callable[[str], None] = lambda name: None
+
+    def close(self) -> None:
+        self.jukebox.closed = True
+        self.covers.close()

@@ -21,7 +21,7 @@ from kivy.uix.screenmanager import NoTransition, ScreenManager
 from kivy.uix.widget import Widget
 
 from kiosk.core import actions
-from kiosk.core.events import AppError, LibraryScanProgress, PlayerError, SettingsUpdated, StickState
+from kiosk.core.events import AppError, PlayerError, SettingsUpdated
 from kiosk.ui import futures, theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.dialogs import MessageView, PinPad, PinPrompt, TextPrompt, TrackActions
@@ -127,6 +127,7 @@ class KioskRoot(FloatLayout):
         self.playlists = PlaylistsScreen(ctx)
         self.importing = ImportScreen(ctx)
         self.settings = SettingsScreen(ctx)
+        self.importing.on_attention = self._bring_import_forward
         self.settings.ask_pin = lambda title, done: self.pin_prompt.open(title, self._valid_new_pin, done)
         for screen in (self.now_playing, self.library, self.queue, self.playlists, self.importing, self.settings):
             self.screens.add_widget(screen)
@@ -148,7 +149,6 @@ class KioskRoot(FloatLayout):
         self._check_empty_trigger = Clock.create_trigger(self.check_empty, 0.5)
         bridge = ctx.bridge
         bridge.bind(on_library_updated=lambda *_: self._check_empty_trigger(),
-                    on_library_scan_progress=self._on_scan, on_usb_stick_state=self._on_stick,
                     on_player_error=self._on_player_error, on_app_error=self._on_app_error,
                     on_settings_updated=self._on_setting)
         self._idle_event = Clock.schedule_interval(lambda _dt: self.check_idle(), 0.5)
@@ -256,19 +256,10 @@ class KioskRoot(FloatLayout):
         elif not empty and shown:
             self.remove_widget(self.empty_message)
 
-    def _on_scan(self, _bridge: Any, _event: LibraryScanProgress) -> None:
-        self._bring_import_forward()
-
-    def _on_stick(self, _bridge: Any, event: StickState) -> None:
-        if event.state in ("inserted", "mounted", "error"):
-            self._bring_import_forward()
-
     def _bring_import_forward(self) -> None:
-        if self.importing.wants_attention:
-            self.importing.wants_attention = False
-            self.show_empty(False)
-            if self.lock_layer is None:
-                self.screens.current = "import"
+        self.show_empty(False)
+        if self.lock_layer is None and self.screens.current != "settings":
+            self.screens.current = "import"
 
     def _on_player_error(self, _bridge: Any, event: PlayerError) -> None:
         self.toast.show(event.message)
@@ -345,6 +336,8 @@ class KioskRoot(FloatLayout):
         return True
 
     def close(self) -> None:
+        """Stops timers and cuts the screens off from the core (the app is ending)."""
         self._idle_event.cancel()
+        self.ctx.close()
         if futures.error_sink == self.toast.show:
             futures.error_sink = None

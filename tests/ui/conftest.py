@@ -50,9 +50,10 @@ def make_cover(covers_dir: Path, index: int) -> str:
     return cover_id
 
 
-def track_infos(count: int, covers: list[str] | None = None, *, per_album: int = 10) -> list[TrackInfo]:
+def track_infos(count: int, covers: list[str] | None = None, *, per_album: int = 10,
+                start: int = 0) -> list[TrackInfo]:
     infos = []
-    for i in range(count):
+    for i in range(start, start + count):
         album_no = i // per_album
         artist = ARTISTS[album_no % len(ARTISTS)]
         album = f"{WORDS[album_no % len(WORDS)]} {WORDS[(album_no * 7 + 3) % len(WORDS)]} {album_no}"
@@ -66,6 +67,80 @@ def track_infos(count: int, covers: list[str] | None = None, *, per_album: int =
     return infos
 
 
+class StatePlayer:
+    """A plain fake of the Player port (no sound): it writes down commands and publishes
+    ``player:state`` on the bus from the core's thread the way the audio engine does."""
+
+    def __init__(self, bus: RecordingBus) -> None:
+        self.bus = bus
+        self.calls: list[tuple[Any, ...]] = []
+        self.track: Any = None
+        self.index: int | None = None
+        self.state = "stopped"
+        self.position = 0
+        self.volume = 0
+        self.muted = False
+
+    def publish(self) -> None:
+        from kiosk.core.events import PlayerState
+
+        self.bus.publish(PlayerState(
+            state=self.state, track_id=self.track.id if self.track else None, position_ms=self.position,
+            duration_ms=self.track.duration_ms if self.track else 0, queue_index=self.index, volume=self.volume,
+            muted=self.muted,
+        ))
+
+    def attach(self, host: Any) -> None:
+        self.host = host
+
+    def play(self, track: Any, queue_index: int | None, start_ms: int = 0) -> None:
+        self.calls.append(("play", track.id, queue_index, start_ms))
+        self.track, self.index, self.position, self.state = track, queue_index, start_ms, "playing"
+        self.publish()
+
+    def cue(self, track: Any, queue_index: int | None, start_ms: int = 0) -> None:
+        self.calls.append(("cue", track.id if track else None, queue_index, start_ms))
+        self.track, self.index, self.position = track, queue_index, start_ms
+        self.state = "paused" if track else "stopped"
+        self.publish()
+
+    def pause(self) -> None:
+        self.calls.append(("pause",))
+        self.state = "paused"
+        self.publish()
+
+    def resume(self) -> None:
+        self.calls.append(("resume",))
+        self.state = "playing"
+        self.publish()
+
+    def stop(self) -> None:
+        self.calls.append(("stop",))
+        self.state = "stopped"
+        self.publish()
+
+    def seek(self, position_ms: int) -> None:
+        self.calls.append(("seek", position_ms))
+        self.position = position_ms
+        self.publish()
+
+    def set_volume(self, percent: int) -> None:
+        self.calls.append(("volume", percent))
+        self.volume = percent
+        self.publish()
+
+    def set_muted(self, muted: bool) -> None:
+        self.calls.append(("muted", muted))
+        self.muted = muted
+        self.publish()
+
+    def set_replaygain(self, mode: str, preamp_db: float, prevent_clipping: bool) -> None:
+        self.calls.append(("replaygain", mode, preamp_db, prevent_clipping))
+
+    def close(self) -> None:
+        self.calls.append(("close",))
+
+
 @dataclass
 class UiHarness:
     """Everything a UI test touches: the real store, Jukebox, bus and the root widget in the window."""
@@ -74,6 +149,7 @@ class UiHarness:
     jukebox: Jukebox
     bus: RecordingBus
     covers_dir: Path
+    player: StatePlayer | None = None
     root: Any = None
     ctx: Any = None
     bridge: Any = None
@@ -104,6 +180,35 @@ class UiHarness:
                 raise AssertionError(f"timed out after {timeout} s waiting for {what or predicate}")
             time.sleep(0.005)
 
+    def within_frames(self, predicate: Callable[[], Any], frames: int = 5) -> bool:
+        """Whether ``predicate()`` becomes true within a few frames (no waiting on other threads)."""
+        for _ in range(frames):
+            self.frames(1)
+            if predicate():
+                return True
+        return False
+
+    @staticmethod
+    def from_worker(fn: Callable[[], Any]) -> Any:
+        """Runs ``fn`` on another thread, as a button, the importer or the player would, and waits for it."""
+        import threading
+
+        result: list[Any] = []
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                result.append(fn())
+            except BaseException as exc:
+                errors.append(exc)
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        thread.join(10)
+        if errors:
+            raise errors[0]
+        return result[0] if result else None
+
     def settle(self, seconds: float = 0.3) -> None:
         """Runs frames for a while so pending futures and triggers land."""
         deadline = time.monotonic() + seconds
@@ -120,6 +225,7 @@ class UiHarness:
 
     def tap(self, widget: Any, *, hold: float = 0.0) -> None:
         """A finger down and up on the widget's centre, through the window like a real touch."""
+        self.frames(2)  # a screen just switched to is laid out on the next frame
         x, y = widget.to_window(*widget.center)
         touch = self.touch_at(x, y)
         touch.touch_down()
@@ -140,6 +246,30 @@ class UiHarness:
             self.frames(1)
         touch.touch_up()
         self.frames(2)
+
+    @staticmethod
+    def find_all(action: str | None = None, text: str | None = None, cls: type | None = None) -> list[Any]:
+        """Widgets on screen now (the window's tree, modals included) matching ``action``/``text``/``cls``."""
+        from kivy.core.window import Window
+
+        found = []
+        stack = list(Window.children)
+        while stack:
+            widget = stack.pop()
+            stack.extend(widget.children)
+            if action is not None and getattr(widget, "action", None) != action:
+                continue
+            if text is not None and getattr(widget, "text", None) != text:
+                continue
+            if cls is not None and not isinstance(widget, cls):
+                continue
+            found.append(widget)
+        return found
+
+    def find(self, action: str | None = None, text: str | None = None, cls: type | None = None) -> Any:
+        matches = self.find_all(action, text, cls)
+        assert len(matches) == 1, f"expected one widget for action={action!r} text={text!r}, found {len(matches)}"
+        return matches[0]
 
     def screenshot(self, name: str) -> Path:
         from kivy.core.window import Window
@@ -196,14 +326,16 @@ def make_ui(kivy_window: Any, store: SqlLibraryStore, bus: RecordingBus,
     made: list[UiHarness] = []
 
     def make(tracks: int = 40, *, covers: int = 6, settings: dict[str, Any] | None = None,
-             size: tuple[int, int] = (800, 480)) -> UiHarness:
+             size: tuple[int, int] = (800, 480), player: bool = True) -> UiHarness:
         covers_dir = tmp_path / "covers"
         cover_ids = [make_cover(covers_dir, i) for i in range(covers)] if covers else []
         ids = store.add_tracks(track_infos(tracks, cover_ids)) if tracks else []
         for key, value in (settings or {}).items():
             store.set_setting(key, value)
-        jukebox = Jukebox(store, bus)
-        harness = UiHarness(store=store, jukebox=jukebox, bus=bus, covers_dir=covers_dir, track_ids=ids)
+        fake_player = StatePlayer(bus) if player else None
+        jukebox = Jukebox(store, bus, fake_player)
+        harness = UiHarness(store=store, jukebox=jukebox, bus=bus, covers_dir=covers_dir, track_ids=ids,
+                            player=fake_player)
         set_window_size(size)
         build_ui(harness)
         kivy_window.add_widget(harness.root)
@@ -219,7 +351,6 @@ def make_ui(kivy_window: Any, store: SqlLibraryStore, bus: RecordingBus,
         kivy_window.remove_widget(harness.root)
         harness.root.close()
         harness.bridge.close()
-        harness.ctx.covers.close()
         harness.jukebox.close()
     for child in list(kivy_window.children):
         kivy_window.remove_widget(child)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kivy.clock import Clock
@@ -70,7 +71,8 @@ class ImportScreen(Screen):
         self.renders = 0  # how often the panel was drawn, for tests of the coalescing
         self._rate = Rate()
         self._render = Clock.create_trigger(self.render, 0)
-        self.wants_attention = False  # set when a stick starts doing something; the shell shows this screen
+        #: Called when a stick starts doing something (inserted, a new scan): the shell brings the panel up.
+        self.on_attention: Callable[[], None] = lambda: None
 
         root = Filled(orientation="vertical", color=list(theme.BACKGROUND), padding=dp(24), spacing=dp(14))
         self.headline = Text(font_size=sp(theme.HEADLINE), bold=True, size_hint_y=None, height=dp(48))
@@ -103,16 +105,19 @@ class ImportScreen(Screen):
     def _on_stick(self, _bridge: Any, event: StickState) -> None:
         if event.state == "inserted":
             self.scan = self.scan_done = self.copy = None
-            self.wants_attention = True
         self.stick = event
         self._render()
+        if event.state in ("inserted", "error"):
+            self.on_attention()
 
     def _on_scan(self, _bridge: Any, event: LibraryScanProgress) -> None:
-        if self.scan is None or self.scan.job_id != event.job_id:
+        new_job = self.scan is None or self.scan.job_id != event.job_id
+        if new_job:
             self.scan_done = self.copy = None
-            self.wants_attention = True
         self.scan = event
         self._render()
+        if new_job:
+            self.on_attention()
 
     def _on_scan_complete(self, _bridge: Any, event: LibraryScanComplete) -> None:
         self.scan_done = event

@@ -208,7 +208,7 @@ class QueueScreen(Screen):
         bridge = ctx.bridge
         bridge.bind(on_queue_updated=lambda *_: self._redraw(), on_queue_state_changed=lambda *_: self._redraw(),
                     on_library_updated=lambda *_: self._redraw())
-        ctx.bind(accent=lambda *_: self._redraw())
+        ctx.bind(accent=lambda *_: self._recolor())
         self.redraw()
 
     # --- view of the core's queue ---------------------------------------------------------------
@@ -233,6 +233,10 @@ class QueueScreen(Screen):
         elif count and showing_empty:
             self.body.clear_widgets()
             self.body.add_widget(self.list)
+
+    def _recolor(self) -> None:
+        for row in self.visible_rows():
+            row._sync()
 
     def need(self, track_id: int) -> None:
         self._needed.add(track_id)

@@ -62,7 +62,7 @@ class SettingsScreen(Screen):
         self.ask_pin: Callable[[str, Callable[[str], None]], None] = lambda title, done: None
 
         root = Filled(orientation="vertical", color=list(theme.BACKGROUND))
-        scroll = ScrollView(do_scroll_x=False, bar_width=dp(6), scroll_type=["bars", "content"])
+        self.scroll = scroll = ScrollView(do_scroll_x=False, bar_width=dp(6), scroll_type=["bars", "content"])
         self.grid = GridLayout(cols=1, size_hint_y=None, padding=dp(16), spacing=dp(10))
         self.grid.bind(minimum_height=self.grid.setter("height"))
         scroll.add_widget(self.grid)
