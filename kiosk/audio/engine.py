@@ -507,12 +507,13 @@ class AudioEngine:
             queue_index=self._index,
             volume=self._volume,
             muted=self._muted,
+            underruns=self._out.underruns,
         )
         now = self._clock()
         if not force:
             last = self._last_published
-            changed = last is None or (last.state, last.track_id, last.queue_index) != (
-                state.state, state.track_id, state.queue_index,
+            changed = last is None or (last.state, last.track_id, last.queue_index, last.underruns) != (
+                state.state, state.track_id, state.queue_index, state.underruns,
             )
             if not changed and (now - self._last_publish_time < self._state_interval or state == last):
                 return

@@ -198,6 +198,7 @@ class PlayerState(Event):
     queue_index: Annotated[int | None, _doc("Queue index of the track.")]
     volume: Annotated[int, _doc("Volume 0-100 after the cap.")]
     muted: Annotated[bool, _doc("Whether output is muted.")] = False
+    underruns: Annotated[int, _doc("Output underruns recovered since start-up (audio dropouts).")] = 0
 
 
 @dataclass(frozen=True, slots=True)

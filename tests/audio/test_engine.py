@@ -339,6 +339,7 @@ def test_an_underrun_while_playing_loses_and_repeats_nothing(
     engine = start_engine(engines, bus, AlsaOutput("default", open_pcm=script.open_pcm))
     play_all(engine, bus, [make_track(1, path)])
     assert engine.underruns == 1
+    assert bus.of_type(PlayerState)[-1].underruns == 1  # the count reaches the screen's diagnostics
     assert_same_audio(alsa.frames(), ffmpeg_decode(path), exact=True)
 
 
