@@ -18,7 +18,9 @@ def kiosk(tmp_path: Path, *args: str, stdin: str = "", without_gpio: bool = Fals
     """Runs the command with the embedded defaults only (an empty config file)."""
     env = dict(os.environ)
     if without_gpio:
-        env.pop("GPIOZERO_PIN_FACTORY", None)  # the test suite points gpiozero at mock pins; a box would not
+        env.pop("GPIOZERO_PIN_FACTORY", None)  # as on a desktop: gpiozero finds no pin factory
+    else:
+        env["GPIOZERO_PIN_FACTORY"] = "mock"  # gpiozero's default factory becomes mock pins
     empty = tmp_path / "empty.toml"
     empty.write_text("", "utf-8")
     command = [sys.executable, "-m", "kiosk", "--data-dir", str(tmp_path), "--config", str(empty), *args]
@@ -85,3 +87,17 @@ def test_buttons_show_prints_the_checked_map(tmp_path: Path) -> None:
     assert "  BCM 23     button 'Favorite'      short=favorite; long=mute" in lines
     assert "  BCM 13     knob push switch       short=play_pause; long=stop" in lines
     assert len(lines) == 1 + 10  # five buttons, the knob's A/B and switch, three LEDs
+
+
+def test_buttons_test_on_the_default_pin_factory_flashes_the_leds_and_listens(tmp_path: Path) -> None:
+    """The non-mock path: gpiozero's default factory (mock pins here, via GPIOZERO_PIN_FACTORY; lgpio on a Pi)."""
+    result = kiosk(tmp_path, "buttons", "test", "--leds", "--seconds", "0.2")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "listening on GPIO pins:"
+    assert [line for line in lines if line.startswith("LED ")] == [
+        "LED 'playing' on pin 12: on for a second",
+        "LED 'importing' on pin 16: on for a second",
+        "LED 'error' on pin 26: on for a second",
+    ]
+    assert lines[-1] == "press the buttons and turn the knob; Ctrl-C ends"
