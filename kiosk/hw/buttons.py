@@ -84,6 +84,8 @@ class _Button:
         self.device.when_deactivated = self._opened
 
     def stop(self) -> None:
+        with self.lock:
+            self.logic = None  # a deadline still queued on the timer now finds nothing to do
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # gpiozero warns on None in case it was a typo; here it is meant
             self.device.when_activated = None
