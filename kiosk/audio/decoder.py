@@ -16,6 +16,7 @@ from pathlib import Path
 
 import av
 import av.error
+import numpy as np
 
 from kiosk.core.ports.audio import DecodeError, MissingFileError, PcmFormat
 
@@ -40,17 +41,18 @@ class PyAVDecoder:
         try:
             self._container = av.open(str(path), metadata_errors="ignore")
         except FileNotFoundError:
-            raise MissingFileError(f"the file {Path(path).name} is missing") from None
+            raise MissingFileError(f"The file {Path(path).name} is missing.") from None
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
-            raise DecodeError(f"cannot open {Path(path).name}: {exc}") from None
+            log.info("cannot open %s: %s", path, exc)
+            raise DecodeError(f"{Path(path).name} cannot be played: {_reason(exc)}.") from None
         try:
             if not self._container.streams.audio:
-                raise DecodeError(f"{Path(path).name} holds no audio")
+                raise DecodeError(f"{Path(path).name} holds no audio.")
             self._stream = stream = self._container.streams.audio[0]
             self._name = Path(path).name
             rate = stream.codec_context.sample_rate or stream.sample_rate
             if not rate or stream.time_base is None:
-                raise DecodeError(f"{self._name}: unknown sample rate")
+                raise DecodeError(f"{self._name} cannot be played: its sample rate is unknown.")
             self._source_rate: int = rate
             self._time_base: Fraction = stream.time_base
             self._start_pts = stream.start_time or 0
@@ -64,14 +66,18 @@ class PyAVDecoder:
                 seek_ms = max(0, start_ms - SEEK_PREROLL_MS)
                 target = self._start_pts + int(Fraction(seek_ms, 1000) / self._time_base)
                 self._container.seek(target, stream=stream, backward=True, any_frame=False)
-            layout = _LAYOUTS.get(output.channels, f"{output.channels}c")
+            # Mono is copied to both sides at full level (FFmpeg's upmix would lower it by 3 dB).
+            self._duplicate_mono = stream.codec_context.channels == 1 and output.channels == 2
+            channels = 1 if self._duplicate_mono else output.channels
+            layout = _LAYOUTS.get(channels, f"{channels}c")
             self._resampler = av.AudioResampler(format=output.sample_format, layout=layout, rate=output.rate)
         except DecodeError:
             self._container.close()
             raise
         except (av.error.FFmpegError, OSError, ValueError) as exc:
             self._container.close()
-            raise DecodeError(f"cannot decode {Path(path).name}: {exc}") from None
+            log.info("cannot decode %s: %s", path, exc)
+            raise DecodeError(f"{Path(path).name} cannot be played: {_reason(exc)}.") from None
 
     def _find_duration_ms(self) -> int:
         stream = self._stream
@@ -95,7 +101,8 @@ class PyAVDecoder:
         except DecodeError:
             raise
         except (av.error.FFmpegError, OSError, ValueError) as exc:
-            raise DecodeError(f"{self._name} broke off while decoding: {exc}") from None
+            log.info("decoding %s failed: %s", self._name, exc)
+            raise DecodeError(f"{self._name} broke off: {_reason(exc)}.") from None
 
     def _decode(self) -> Iterator[bytes | memoryview]:
         next_sample: int | None = None
@@ -109,7 +116,8 @@ class PyAVDecoder:
             except av.error.InvalidDataError as exc:
                 bad_packets += 1
                 if bad_packets > MAX_BAD_PACKETS:
-                    raise DecodeError(f"{self._name} is corrupt: {exc}") from None
+                    log.info("%s: too many bad packets, last: %s", self._name, exc)
+                    raise DecodeError(f"{self._name} is damaged and cannot be played further.") from None
                 log.debug("%s: skipped a bad packet: %s", self._name, exc)
                 continue
             bad_packets = 0
@@ -139,13 +147,24 @@ class PyAVDecoder:
         for out in self._resampler.resample(None):
             yield self._frame_bytes(out)
 
-    def _frame_bytes(self, frame: av.AudioFrame) -> memoryview:
+    def _frame_bytes(self, frame: av.AudioFrame) -> bytes | memoryview:
         """The frame's samples without a copy (the view keeps the frame's buffer alive)."""
+        if self._duplicate_mono:
+            size = frame.samples * self._output.frame_bytes // 2
+            view = memoryview(frame.planes[0]).cast("B")[:size]
+            dtype = np.dtype({"s16": "<i2", "s32": "<i4", "flt": "<f4"}[self._output.sample_format])
+            return np.repeat(np.frombuffer(view, dtype=dtype), 2).tobytes()
         size = frame.samples * self._output.frame_bytes
         return memoryview(frame.planes[0]).cast("B")[:size]
 
     def close(self) -> None:
         self._container.close()
+
+
+def _reason(exc: BaseException) -> str:
+    """FFmpeg's reason without the file's full path (``strerror`` of its errors)."""
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    return str(reason).rstrip(".")
 
 
 def _slice_frame(frame: av.AudioFrame, start: int, stop: int) -> av.AudioFrame:

@@ -332,7 +332,7 @@ class AudioEngine:
     def _advance(self, finished: Track) -> bool:
         """Asks the core what follows ``finished`` and opens it, skipping broken files; False: the end."""
         for _ in range(MAX_SKIPS):
-            following = self._host.track_ended(finished.id) if self._host is not None else None
+            following = self._ask_what_follows(finished)
             if following is None:
                 return False
             track, index = following
@@ -341,6 +341,15 @@ class AudioEngine:
             finished = track
         self._error("other", f"Stopped after {MAX_SKIPS} tracks in a row could not be played.")
         return False
+
+    def _ask_what_follows(self, finished: Track) -> tuple[Track, int] | None:
+        if self._host is None:
+            return None
+        try:
+            return self._host.track_ended(finished.id)
+        except Exception:  # the core's failure must not end the player thread
+            log.exception("asking what follows track %s failed", finished.id)
+            return None
 
     def _step(self) -> None:
         """Writes one period (or waits a moment for the end of the last track to be heard)."""
@@ -480,7 +489,10 @@ class AudioEngine:
             self._heard_reported.add(segment.play_id)
             if len(self._heard_reported) > 64:
                 self._heard_reported = {p for p in self._heard_reported if p >= segment.play_id - 16}
-            self._host.track_heard(segment.track.id)
+            try:
+                self._host.track_heard(segment.track.id)
+            except Exception:
+                log.exception("recording a play of track %s failed", segment.track.id)
 
     def _publish(self, force: bool = False) -> None:
         position = self._position_ms

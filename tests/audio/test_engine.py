@@ -524,3 +524,75 @@ def test_close_ends_the_thread(alsa: AlsaTap, media: MediaMaker, bus: RecordingB
     engine.close()
     assert not engine._thread.is_alive()
     engine.stop()  # a command after close is ignored, not an error
+
+
+def test_a_track_at_another_rate_or_in_mono_joins_without_reopening_the_device(
+    alsa: AlsaTap, media: MediaMaker, bus: RecordingBus, engines: list[AudioEngine]
+) -> None:
+    """A 44.1 kHz FLAC, then a 48 kHz Opus, then a mono WAV: the device stays open at 44.1 kHz (no
+    gap), the Opus is resampled to it, and the mono track comes out on both channels."""
+    import subprocess
+
+    flac, opus = media.noise("flac", seconds=1.0, seed=51), media.noise("opus", seconds=1.0, seed=52)
+    mono = alsa.folder / "mono.wav"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(media.noise("wav", seconds=0.5, seed=53)),
+                    "-ac", "1", str(mono)], check=True)
+    script = PcmScript()
+    engine = start_engine(engines, bus, AlsaOutput("default", open_pcm=script.open_pcm))
+    tracks = [make_track(1, flac), make_track(2, opus, sample_rate=48000), make_track(3, mono)]
+    play_all(engine, bus, tracks)
+    assert script.opens == ["ok"]
+    got = alsa.frames()
+    want_flac, want_opus = ffmpeg_decode(flac), ffmpeg_decode(opus)
+    assert_same_audio(got[: len(want_flac)], want_flac, exact=True)
+    opus_part = got[len(want_flac) : len(want_flac) + len(want_opus)]
+    assert np.abs(opus_part.astype(int) - want_opus.astype(int)).max() <= 2
+    mono_part = got[len(want_flac) + len(want_opus) :]
+    mono_source = ffmpeg_decode(mono, channels=1)[:, 0]
+    assert len(mono_part) == len(mono_source)
+    # Both sides carry the mono channel at full level.
+    assert np.array_equal(mono_part[:, 0], mono_source) and np.array_equal(mono_part[:, 1], mono_source)
+
+
+def test_next_while_playing_drops_the_buffer_and_starts_the_new_track(
+    alsa: AlsaTap, media: MediaMaker, bus: RecordingBus, engines: list[AudioEngine]
+) -> None:
+    first, second = media.noise("flac", seconds=2.0, seed=54), media.noise("wav", seconds=1.0, seed=55)
+    speaker = SpeakerOutput(AlsaOutput("default"))
+    engine = start_engine(engines, bus, speaker, clock=FakeClock())
+    host = QueueHost([make_track(1, first), make_track(2, second)])
+    engine.attach(host)
+    engine.play(host.tracks[0], 0)
+    wait_until(lambda: speaker.written == 3 * RATE, what="both written ahead")
+    speaker.hear(RATE // 2)
+    engine.play(host.tracks[1], 1)  # "next": the core moved its queue and says what plays now
+    wait_until(lambda: len(speaker.runs) == 2 and speaker.written == RATE, what="the new track written")
+    state = wait_for_state(bus, "playing", after=1)
+    assert (state.track_id, state.queue_index, state.position_ms) == (2, 1, 0)
+    speaker.hear(RATE)
+    wait_for_state(bus, "stopped")
+    # Both tracks had been written ahead (3 s); what the speaker had not heard was dropped, and the
+    # second track then started again from its first sample.
+    assert speaker.runs[:2] == [3 * RATE, RATE]
+    both = np.concatenate([ffmpeg_decode(first), ffmpeg_decode(second)])
+    assert_same_audio(alsa.frames(), np.concatenate([both, ffmpeg_decode(second)]), exact=True)
+    assert host.heard == [2]  # the first was left at 0.5 s of 2 s: not counted
+
+
+def test_a_failing_core_does_not_end_the_player_thread(
+    alsa: AlsaTap, media: MediaMaker, bus: RecordingBus, engines: list[AudioEngine]
+) -> None:
+    class BrokenHost:
+        def track_ended(self, track_id: int) -> tuple[Track, int] | None:
+            raise RuntimeError("the database is locked")
+
+        def track_heard(self, track_id: int) -> None:
+            raise RuntimeError("the database is locked")
+
+    path = media.noise("wav", seconds=0.5, seed=56)
+    engine = start_engine(engines, bus)
+    engine.attach(BrokenHost())
+    engine.play(make_track(1, path), 0)
+    wait_for_state(bus, "stopped", after=1)
+    assert engine._thread.is_alive()
+    assert_same_audio(alsa.frames(), ffmpeg_decode(path), exact=True)
