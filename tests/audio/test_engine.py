@@ -389,10 +389,10 @@ def test_the_position_is_what_the_speaker_has_played(
     host = QueueHost([make_track(1, first, duration_ms=2000), make_track(2, second, duration_ms=1000)])
     engine.attach(host)
     engine.play(host.tracks[0], 0)
-    wait_until(lambda: speaker.written == 3 * RATE, what="both tracks written")
+    # Both tracks are decoded and written (and the core asked what follows each) long before heard.
+    wait_until(lambda: speaker.written == 3 * RATE and host.ended == [1, 2], what="both tracks written")
     states = bus.of_type(PlayerState)
     assert [(s.state, s.track_id, s.position_ms) for s in states] == [("playing", 1, 0)]
-    assert host.ended == [1, 2]  # both decoded (and the core asked for what follows) long before heard
 
     def published(track_id: int, position_ms: int) -> Callable[[], bool]:
         return lambda: any(s.track_id == track_id and s.position_ms == position_ms for s in bus.of_type(PlayerState))
