@@ -49,6 +49,9 @@ HEARD_AFTER_MS = 4 * 60 * 1000
 MAX_SKIPS = 25
 #: Waits between attempts to reopen a lost device (the last one repeats).
 REOPEN_DELAYS_S = (0.25, 0.5, 1.0, 2.0, 4.0)
+#: Commands made moot by a later one in the same batch (see ``_take_commands``).
+_SUPERSEDED = frozenset({"play", "cue", "seek"})
+_SUPERSEDING = frozenset({"play", "cue", "stop", "close"})
 #: Periods written between looks at the heard position (track changes are announced this promptly).
 PUBLISH_EVERY_WRITES = 3
 #: The format asked of the device when a track does not say its rate.
@@ -168,42 +171,55 @@ class AudioEngine:
     # --- the player thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
-        try:
-            while not self._closing:
-                if self._state == "playing" and not self._lost:
-                    self._take_commands(timeout=None)
-                    if self._state == "playing" and not self._lost and not self._closing:
-                        self._step()
-                elif self._state == "playing" and self._lost:
-                    self._take_commands(timeout=max(0.0, self._retry_at - time.monotonic()), block=True)
-                    if self._state == "playing" and self._lost and time.monotonic() >= self._retry_at:
-                        self._reopen()
-                else:
-                    self._take_commands(timeout=None, block=True)
-        except Exception:
-            log.exception("the player thread failed")
-            self._error("other", "The player stopped after an internal error.")
-        finally:
-            self._reset_stream()
-            self._out.close()
+        while not self._closing:
             try:
-                self._mixer.close()
+                self._run_once()
             except Exception:
-                log.debug("closing the mixer failed", exc_info=True)
+                # A bug must cost the current track at most, never the player.
+                log.exception("the player thread hit an error; stopping playback")
+                self._error("other", "Playback stopped after an internal error.")
+                self._reset_stream()
+                self._state = "stopped"
+                self._publish(force=True)
+        self._reset_stream()
+        self._out.close()
+        try:
+            self._mixer.close()
+        except Exception:
+            log.debug("closing the mixer failed", exc_info=True)
+
+    def _run_once(self) -> None:
+        if self._state == "playing" and not self._lost:
+            self._take_commands(timeout=None)
+            if self._state == "playing" and not self._lost and not self._closing:
+                self._step()
+        elif self._state == "playing" and self._lost:
+            self._take_commands(timeout=max(0.0, self._retry_at - time.monotonic()), block=True)
+            if self._state == "playing" and self._lost and time.monotonic() >= self._retry_at:
+                self._reopen()
+        else:
+            self._take_commands(timeout=None, block=True)
 
     def _take_commands(self, timeout: float | None, block: bool = False) -> None:
-        """Runs queued commands; with ``block`` waits up to ``timeout`` (None: forever) for the first."""
+        """Runs queued commands; with ``block`` waits up to ``timeout`` (None: forever) for the first.
+
+        A play, cue or seek followed in the same batch by another play, cue or stop is skipped: five
+        quick presses of "next" open one file, not five.
+        """
         try:
-            command = self._commands.get(timeout=timeout) if block else self._commands.get_nowait()
+            batch = [self._commands.get(timeout=timeout) if block else self._commands.get_nowait()]
         except queue.Empty:
             return
         while True:
-            self._dispatch(*command)
-            if self._closing:
-                return
             try:
-                command = self._commands.get_nowait()
+                batch.append(self._commands.get_nowait())
             except queue.Empty:
+                break
+        for position, (name, args) in enumerate(batch):
+            if name in _SUPERSEDED and any(later in _SUPERSEDING for later, _ in batch[position + 1 :]):
+                continue
+            self._dispatch(name, args)
+            if self._closing:
                 return
 
     def _dispatch(self, name: str, args: tuple[Any, ...]) -> None:

@@ -596,3 +596,35 @@ def test_a_failing_core_does_not_end_the_player_thread(
     wait_for_state(bus, "stopped", after=1)
     assert engine._thread.is_alive()
     assert_same_audio(alsa.frames(), ffmpeg_decode(path), exact=True)
+
+
+def test_quick_presses_of_next_open_only_the_last_track(
+    alsa: AlsaTap, media: MediaMaker, bus: RecordingBus, engines: list[AudioEngine]
+) -> None:
+    """While the player thread is busy opening a file, four more "next" commands arrive; only the
+    last of them is opened (the real decoder, counted and held up on the first open)."""
+    from kiosk.audio.decoder import open_decoder
+
+    opened: list[str] = []
+    busy = threading.Event()
+    release = threading.Event()
+
+    def counting_decoder(path: str, output: PcmFormat, start_ms: int = 0) -> Any:
+        opened.append(Path(path).name)
+        if len(opened) == 1:
+            busy.set()
+            release.wait(10)
+        return open_decoder(path, output, start_ms)
+
+    paths = [media.noise("wav", seconds=0.3, seed=60 + i) for i in range(5)]
+    tracks = [make_track(i + 1, p) for i, p in enumerate(paths)]
+    engine = start_engine(engines, bus, decoder_factory=counting_decoder)
+    engine.attach(QueueHost([]))
+    engine.play(tracks[0], 0)
+    assert busy.wait(10)
+    for index, track in enumerate(tracks[1:], start=1):
+        engine.play(track, index)
+    release.set()
+    wait_until(lambda: any(s.track_id == 5 and s.state == "stopped" for s in bus.of_type(PlayerState)), what="the end")
+    assert opened == [paths[0].name, paths[4].name]
+    assert_same_audio(alsa.frames()[-len(ffmpeg_decode(paths[4])) :], ffmpeg_decode(paths[4]), exact=True)
