@@ -168,6 +168,11 @@ class AudioEngine:
     def underruns(self) -> int:
         return self._out.underruns
 
+    @property
+    def output(self) -> AudioOutput:
+        """The sound output (owned by the player thread: read, don't drive)."""
+        return self._out
+
     # --- the player thread ---------------------------------------------------------------------
 
     def _run(self) -> None:

@@ -58,6 +58,7 @@ class AlsaOutput:
         self._pcm: Any = None
         self._format: PcmFormat | None = None
         self._buffer_frames = 0
+        self._period_frames = 0
         self._underruns = 0
 
     @property
@@ -70,7 +71,13 @@ class AlsaOutput:
 
     @property
     def period_frames(self) -> int:
-        return self._format.ms_to_frames(self._period_ms) if self._format else 0
+        """The period the device accepted (0 while closed)."""
+        return self._period_frames
+
+    @property
+    def buffer_frames(self) -> int:
+        """The buffer the device accepted (0 while closed)."""
+        return self._buffer_frames
 
     def open(self, wanted: PcmFormat) -> PcmFormat:
         rate = self._fixed_rate or wanted.rate
@@ -104,6 +111,7 @@ class AlsaOutput:
         self._pcm = pcm
         self._format = PcmFormat(int(info["rate"]), int(info["channels"]), sample_format)
         self._buffer_frames = int(info["buffer_size"])
+        self._period_frames = int(info["period_size"])
         log.info(
             "opened %s: %s Hz, %s ch, %s, period %s, buffer %s frames",
             self.device, info["rate"], info["channels"], info["format_name"], info["period_size"],

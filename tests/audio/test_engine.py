@@ -505,6 +505,9 @@ def test_build_player_plays_with_the_configured_device(
         path = media.noise("wav", seconds=0.5, seed=13)
         assert isinstance(player, AudioEngine)
         play_all(player, bus, [make_track(1, path)])
+        output = player.output
+        assert isinstance(output, AlsaOutput)
+        assert (output.device, output.period_frames, output.buffer_frames) == ("fixed48", 441, 4410)
     finally:
         player.close()
     # the plug converts 44.1 kHz to the slave's 48 kHz; no mixer here, so software volume is used
