@@ -631,3 +631,30 @@ def test_quick_presses_of_next_open_only_the_last_track(
     wait_until(lambda: any(s.track_id == 5 and s.state == "stopped" for s in bus.of_type(PlayerState)), what="the end")
     assert opened == [paths[0].name, paths[4].name]
     assert_same_audio(alsa.frames()[-len(ffmpeg_decode(paths[4])) :], ffmpeg_decode(paths[4]), exact=True)
+
+
+def _empty_config(folder: Path) -> Path:
+    path = folder / "empty.toml"
+    path.write_text("")
+    return path
+
+
+def test_a_player_built_without_its_device_finds_it_when_it_is_plugged_in(
+    tmp_path: Path, alsa: AlsaTap, media: MediaMaker, bus: RecordingBus
+) -> None:
+    """Started before the DAC is there (``check_device=False``): a play reports device-missing,
+    retries with backoff, and plays once the device exists (real ALSA opens throughout)."""
+    alsa.write(None, default_exists=False)
+    config = load_config(tmp_path, _empty_config(tmp_path))  # defaults: device "default"
+    player = build_player(config, bus, check_device=False)
+    try:
+        path = media.noise("wav", seconds=0.5, seed=70)
+        player.attach(QueueHost([make_track(1, path)]))
+        player.play(make_track(1, path), 0)
+        wait_until(lambda: bool(bus.of_type(PlayerError)), what="an error event")
+        assert [e.code for e in bus.of_type(PlayerError)] == ["device-missing"]
+        alsa.write(alsa.folder / "plugged.raw")
+        wait_for_state(bus, "stopped", after=1)
+    finally:
+        player.close()
+    assert_same_audio(alsa.frames(), ffmpeg_decode(path), exact=True)
