@@ -11,13 +11,14 @@ from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.modalview import ModalView
 from kivy.uix.widget import Widget
+from kivy.utils import escape_markup
 
 from kiosk.core.models import Playlist, Track
 from kiosk.ui import theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.futures import when_done
 from kiosk.ui.keyboard import OnScreenKeyboard, make_text_input
-from kiosk.ui.widgets import Filled, Panel, Tappable, Text
+from kiosk.ui.widgets import Filled, Panel, Tappable, Text, with_icon
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,12 @@ class TrackActions:
         grid = GridLayout(cols=2, spacing=dp(10))
         ids = [track.id]
         for label, action, command in (
-            ("▶ Play now", "play_now", lambda: self.ctx.jukebox.play_now(ids)),
+            (with_icon("▶", "Play now"), "play_now", lambda: self.ctx.jukebox.play_now(ids)),
             ("Play next", "play_next", lambda: self.ctx.jukebox.insert_next(ids)),
             ("Add to queue", "add_to_queue", lambda: self.ctx.jukebox.append(ids)),
             ("Add to playlist…", "add_to_playlist", None),
         ):
-            button = Tappable(text=label, action=action, font_name=theme.icon_font(), font_size=sp(theme.BODY))
+            button = Tappable(text=label, action=action, font_size=sp(theme.BODY))
             if command is None:
                 button.bind(on_release=lambda *_: self._choose_playlist(track))
             else:
@@ -84,7 +85,7 @@ class TrackActions:
             choices.add_widget(Text(text="No playlists yet: create one under Lists.", color=theme.TEXT_MUTED))
         for playlist in playlists[:6]:
             choices.add_widget(Tappable(
-                text=playlist.name, action=f"playlist:{playlist.id}",
+                text=escape_markup(playlist.name), action=f"playlist:{playlist.id}",
                 on_release=lambda _b, p=playlist: self._run(lambda: self.ctx.jukebox.add_to_playlist(p.id, [track.id])),
             ))
         panel.add_widget(choices)

@@ -91,6 +91,22 @@ class Shade(Widget):
         self._color.a = alpha
 
 
+class LockLayer(Filled):
+    """Covers the whole screen; nothing under it gets a touch."""
+
+    def on_touch_down(self, touch: Any) -> bool:
+        super().on_touch_down(touch)
+        return True
+
+    def on_touch_move(self, touch: Any) -> bool:
+        super().on_touch_move(touch)
+        return True
+
+    def on_touch_up(self, touch: Any) -> bool:
+        super().on_touch_up(touch)
+        return True
+
+
 class KioskRoot(FloatLayout):
     """The jukebox UI. ``clock`` is injectable so tests can make time pass for dimming and sleep."""
 
@@ -136,7 +152,7 @@ class KioskRoot(FloatLayout):
         self.empty_message = MessageView(
             "Your jukebox is empty", "Plug in a USB stick with music. It is added by itself.", symbol="⏏"
         )
-        self.lock_layer: Filled | None = None
+        self.lock_layer: LockLayer | None = None
         self.toast = Toast(pos_hint={"center_x": 0.5, "y": 0.03})
         self.add_widget(self.toast)
         futures.error_sink = self.toast.show
@@ -216,8 +232,9 @@ class KioskRoot(FloatLayout):
         """Covers everything with a PIN pad (for small children); the right PIN lifts it."""
         if self.lock_layer is not None:
             return
-        layer = Filled(orientation="vertical", color=list(theme.BACKGROUND), padding=(dp(120), dp(10)))
-        pad = PinPad("Locked. Enter the PIN")
+        layer = LockLayer(orientation="vertical", color=list(theme.BACKGROUND), padding=dp(10))
+        pad = PinPad("Locked. Enter the PIN", size_hint_x=None, pos_hint={"center_x": 0.5})
+        layer.bind(size=lambda _l, size: setattr(pad, "width", min(size[0], size[1] * 0.9)))
 
         def entered(pad: PinPad, digits: str) -> None:
             if self._pin_matches(digits) or not self._pin():

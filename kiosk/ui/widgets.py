@@ -42,10 +42,13 @@ Builder.load_string(
     valign: 'middle'
     text_size: self.size
     shorten: True
+    markup: True
     size_hint_min: dp({theme.TOUCH}), dp({theme.TOUCH})
 
 <IconButton>:
     font_name: r'{theme.icon_font()}'
+    shorten: False
+    text_size: None, None
     font_size: sp({theme.HEADLINE})
 
 <Panel>:
@@ -64,6 +67,11 @@ class Text(Label):
     """A label that clips to its box (or wraps), left-aligned, in the theme's colours."""
 
     wrap = BooleanProperty(False)
+
+
+def with_icon(symbol: str, text: str) -> str:
+    """Button text with a symbol from the icon font in front (Roboto has no ▶ or ⏏)."""
+    return f"[font={theme.icon_font()}]{symbol}[/font] {text}"
 
 
 class Tappable(ButtonBehavior, Label):

@@ -122,7 +122,7 @@ def test_scan_complete_and_stick_states_end_with_safe_to_remove(make_ui) -> None
                                                               duration_ms=900)))
     assert ui.within_frames(lambda: panel.counts.text == "3 songs added · 1 already there or not music")
     ui.from_worker(lambda: ui.bus.publish(StickState(device="sda1", state="safe-to-remove", label="MUSIC")))
-    assert ui.within_frames(lambda: panel.headline.text == "✓ Safe to remove the stick")
+    assert ui.within_frames(lambda: panel.headline.text.endswith("✓[/font] Safe to remove the stick"))
     assert panel.detail.text == "Stick “MUSIC”"
 
 

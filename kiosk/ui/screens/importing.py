@@ -23,7 +23,7 @@ from kiosk.core.events import ImportState, LibraryScanComplete, LibraryScanProgr
 from kiosk.ui import theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.futures import when_done
-from kiosk.ui.widgets import Filled, Panel, Tappable, Text
+from kiosk.ui.widgets import Filled, Panel, Tappable, Text, with_icon
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ class ImportScreen(Screen):
         self.on_attention: Callable[[], None] = lambda: None
 
         root = Filled(orientation="vertical", color=list(theme.BACKGROUND), padding=dp(24), spacing=dp(14))
-        self.headline = Text(font_size=sp(theme.HEADLINE), bold=True, size_hint_y=None, height=dp(48))
+        self.headline = Text(font_size=sp(theme.HEADLINE), bold=True, size_hint_y=None, height=dp(48), markup=True)
         self.detail = Text(font_size=sp(theme.TITLE), size_hint_y=None, height=dp(36))
         self.progress = ProgressBar(max=1, value=0, size_hint_y=None, height=dp(24))
         numbers = Panel(orientation="vertical", size_hint_y=None, height=dp(130), padding=dp(14), spacing=dp(4))
@@ -86,7 +86,7 @@ class ImportScreen(Screen):
             numbers.add_widget(widget)
         self.errors = Text(font_size=sp(theme.CAPTION), color=theme.DANGER, wrap=True, valign="top")
         buttons = BoxLayout(size_hint_y=None, height=dp(theme.TOUCH), spacing=dp(12))
-        self.eject_button = Tappable(text="⏏ Eject stick", font_name=theme.icon_font(), action="eject",
+        self.eject_button = Tappable(text=with_icon("⏏", "Eject stick"), action="eject",
                                      on_release=lambda *_: when_done(self.ctx.jukebox.eject()))
         self.close_button = Tappable(text="Done", action="close", on_release=lambda *_: self.ctx.go_to("now"))
         buttons.add_widget(self.eject_button)
@@ -150,7 +150,7 @@ class ImportScreen(Screen):
             self.counts.text = "Plug in a stick with music to add it to the jukebox."
             self.progress.value, self.progress.max = 0, 1
         elif stick is not None and stick.state == "safe-to-remove":
-            self._set_headline("✓ Safe to remove the stick", theme.SUCCESS)
+            self._set_headline(with_icon("✓", "Safe to remove the stick"), theme.SUCCESS)
             self.counts.text = self._summary(done, copy)
             self.progress.max, self.progress.value = 1, 1
         elif stick is not None and stick.state == "removed":

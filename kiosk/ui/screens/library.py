@@ -256,7 +256,7 @@ class LibraryScreen(Screen):
         self.search_status = Text(font_size=sp(theme.CAPTION), color=theme.TEXT_MUTED, size_hint_y=None,
                                   height=dp(22))
         self.results = _vertical_list(ListRow, dp(theme.ROW))
-        self.keyboard = OnScreenKeyboard(self.search_field, size_hint_y=0.55)
+        self.keyboard = OnScreenKeyboard(self.search_field, size_hint_y=None, height=dp(260))
         self.keyboard.bind(on_enter=lambda *_: self.toggle_keyboard(False))
         for widget in (bar, self.search_status, self.results, self.keyboard):
             search_page.add_widget(widget)
@@ -264,7 +264,7 @@ class LibraryScreen(Screen):
         self._page("search", search_page)
         # one album
         album_page = BoxLayout(orientation="vertical")
-        album_head = BoxLayout(size_hint_y=None, height=dp(120), padding=dp(8), spacing=dp(12))
+        album_head = BoxLayout(size_hint_y=None, height=dp(136), padding=dp(8), spacing=dp(12))
         self.album_cover = CoverImage(size_hint_x=None, width=dp(104))
         album_texts = BoxLayout(orientation="vertical")
         self.album_name = Text(font_size=sp(theme.TITLE), bold=True)
@@ -297,8 +297,8 @@ class LibraryScreen(Screen):
 
     def _relayout(self, *_: Any) -> None:
         self.album_grid.cols = max(2, int(self.width // self.tile_width))
-        portrait = self.height > self.width
-        self.keyboard.size_hint_y = 0.42 if portrait else 0.55
+        # Keys a finger can hit come first; the results get what is left (at least a row or two).
+        self.keyboard.height = max(dp(220), min(self.height * 0.5, dp(340)))
 
     # --- tabs -----------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from kiosk.ui import theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.futures import Coalesce, LatestOnly, report_error, when_done
 from kiosk.ui.screens.library import ListRow, _vertical_list
-from kiosk.ui.widgets import Filled, Tappable, Text
+from kiosk.ui.widgets import Filled, Tappable, Text, with_icon
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +51,7 @@ class PlaylistsScreen(Screen):
         head.add_widget(self.title)
         head.add_widget(self.count)
         buttons = BoxLayout(size_hint_y=None, height=dp(theme.TOUCH), spacing=dp(8))
-        self.play_button = Tappable(text="▶ Play", action="play", font_name=theme.icon_font(),
-                                    on_release=lambda *_: self._play())
+        self.play_button = Tappable(text=with_icon("▶", "Play"), action="play", on_release=lambda *_: self._play())
         self.add_current_button = Tappable(text="+ Current", action="add_current",
                                            on_release=lambda *_: self._add_current())
         self.rename_button = Tappable(text="Rename", action="rename", on_release=lambda *_: self._ask_rename())
