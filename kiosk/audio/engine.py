@@ -480,7 +480,11 @@ class AudioEngine:
         if not was_lost:
             log.warning("sound device unavailable: %s", message)
             code: Literal["device-missing", "device-lost"] = "device-missing" if first_open else "device-lost"
-            self._error(code, message, self._track.id if self._track else None)
+            what = "cannot be found" if first_open else "was disconnected"
+            self._error(
+                code, f"The sound device {what}; playing resumes when it is back. ({message})",
+                self._track.id if self._track else None,
+            )
 
     def _reopen(self) -> None:
         if self._track is None:
