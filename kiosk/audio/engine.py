@@ -110,6 +110,7 @@ class AudioEngine:
         self._decoder_track: Track | None = None
         self._decoder_gain = 1.0
         self._pending: memoryview | None = None
+        self._piece_bytes = 0
         self._written = 0
         self._segments: list[_Segment] = []
         self._ending = False
@@ -373,7 +374,11 @@ class AudioEngine:
             return None
 
     def _step(self) -> None:
-        """Writes one period (or waits a moment for the end of the last track to be heard)."""
+        """Writes about one period (or waits a moment for the end of the last track to be heard).
+
+        A decoded chunk is cut into equal pieces of at most 1.5 periods, so a command waits at most
+        that long for the thread, and an MP3 or AAC frame (about 25 ms) goes out in one write.
+        """
         assert self._format is not None
         if self._pending is None:
             if self._ending:
@@ -383,8 +388,11 @@ class AudioEngine:
             if chunk is None:
                 return
             self._pending = memoryview(chunk)
-        piece_bytes = max(1, self._format.ms_to_frames(self._period_ms)) * self._format.frame_bytes
-        piece, rest = self._pending[:piece_bytes], self._pending[piece_bytes:]
+            frames = len(self._pending) // self._format.frame_bytes
+            longest = max(1, self._format.ms_to_frames(self._period_ms) * 3 // 2)
+            pieces = -(-frames // longest)
+            self._piece_bytes = -(-frames // pieces) * self._format.frame_bytes
+        piece, rest = self._pending[: self._piece_bytes], self._pending[self._piece_bytes :]
         try:
             self._out.write(piece)
         except OutputLostError as exc:
