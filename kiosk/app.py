@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from kiosk.config import Config
@@ -72,9 +70,18 @@ def build_player(config: Config, bus: EventBus) -> Player:
 
 
 def _optional(name: str, bus: EventBus, start: Callable[[], Any]) -> Any:
-    """Starts a part the jukebox can live without; its failure is logged and shown, never fatal."""
+    """Starts a part the jukebox can live without; its failure is logged and shown, never fatal.
+
+    A machine that simply lacks the hardware (no GPIO on a desktop) is not an error worth a
+    message on the screen: it is logged only.
+    """
+    from kiosk.hw.buttons import GpioUnavailableError
+
     try:
         return start()
+    except GpioUnavailableError as exc:
+        log.info("%s: %s", name, exc)
+        return None
     except (KioskError, OSError, ImportError) as exc:
         log.warning("%s unavailable: %s", name, exc)
         bus.publish(AppError(source=name, message=f"{name}: {exc}"))
@@ -111,7 +118,7 @@ def run_jukebox(config: Config, *, windowed: bool = False) -> int:
             print(NO_SCREEN_MESSAGE, file=sys.stderr)
             return 2
         watchdog = service.Watchdog()
-        _stop_kivy_on_sigterm()
+        service.install_stop_handler(_stop_kivy)
         from kiosk.ui import run_ui
 
         service.notify_ready("Playing")
@@ -138,19 +145,15 @@ def _start_controls(config: Config, jukebox: Jukebox, bus: EventBus) -> Any:
     return controls
 
 
-def _stop_kivy_on_sigterm() -> None:
+def _stop_kivy() -> None:
     """systemd stops the jukebox with SIGTERM: leave the Kivy loop so everything closes in order."""
+    from kivy.app import App
 
-    def handler(signum: int, frame: FrameType | None) -> None:
-        from kivy.app import App
-
-        app = App.get_running_app()
-        if app is not None:
-            app.stop()
-        else:
-            raise SystemExit(0)
-
-    signal.signal(signal.SIGTERM, handler)
+    app = App.get_running_app()
+    if app is not None:
+        app.stop()
+    else:
+        raise SystemExit(0)
 
 
 def _fail(config: Config, screen: str | None, windowed: bool, message: str) -> int:
