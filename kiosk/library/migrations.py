@@ -134,12 +134,13 @@ CREATE TABLE settings (
         "full-text search over title, artist, album and album artist",
         # External content: the index holds no copy of the text; triggers keep it in step with tracks.
         # The update trigger fires only when a searched column changes, so play counts cost nothing.
+        # Prefix indexes for 1-3 characters make the first letters typed cheap to match.
         """
 CREATE VIRTUAL TABLE tracks_fts USING fts5 (
     title, artist, album, album_artist,
     content = 'tracks', content_rowid = 'id',
     tokenize = 'unicode61 remove_diacritics 2',
-    prefix = '2 3'
+    prefix = '1 2 3'
 );
 CREATE TRIGGER tracks_fts_after_insert AFTER INSERT ON tracks BEGIN
     INSERT INTO tracks_fts (rowid, title, artist, album, album_artist)
@@ -187,8 +188,11 @@ def check_database_file(path: Path) -> None:
             f"{path} is not an SQLite database (it may be damaged or another kind of file); "
             "it was left untouched: move it away to start a new library"
         )
+    # The header holds both numbers (offsets 60 and 68): a refusal needs no SQLite connection at all.
+    _refuse_foreign_or_newer(path, int.from_bytes(header[60:64], "big"), int.from_bytes(header[68:72], "big"))
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        # immutable: no locks, no -wal/-shm files created next to a file that may be refused.
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
         try:
             user_version = conn.execute("PRAGMA user_version").fetchone()[0]
             application_id = conn.execute("PRAGMA application_id").fetchone()[0]
@@ -197,6 +201,15 @@ def check_database_file(path: Path) -> None:
             conn.close()
     except sqlite3.Error as exc:
         raise DatabaseError(f"the library database {path} cannot be read: {exc}; it was left untouched") from None
+    _refuse_foreign_or_newer(path, user_version, application_id)
+    if user_version == 0 and any(not t.startswith("sqlite_") for t in tables):
+        raise DatabaseError(
+            f"{path} is an SQLite database with tables of its own ({', '.join(sorted(tables)[:5])}) "
+            "but not a jukebox library; it was left untouched"
+        )
+
+
+def _refuse_foreign_or_newer(path: Path, user_version: int, application_id: int) -> None:
     if application_id not in (0, APPLICATION_ID):
         raise DatabaseError(
             f"{path} is an SQLite database of another application (id {application_id:#x}); it was left untouched"
@@ -205,11 +218,6 @@ def check_database_file(path: Path) -> None:
         raise DatabaseError(
             f"the library database {path} has schema version {user_version}, newer than this jukebox "
             f"understands (up to {SCHEMA_VERSION}); update the software. The file was left untouched"
-        )
-    if user_version == 0 and any(not t.startswith("sqlite_") for t in tables):
-        raise DatabaseError(
-            f"{path} is an SQLite database with tables of its own ({', '.join(sorted(tables)[:5])}) "
-            "but not a jukebox library; it was left untouched"
         )
 
 

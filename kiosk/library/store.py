@@ -12,12 +12,15 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sqlite3
 import time
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
+from functools import lru_cache
+from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
 from typing import Any, get_args
@@ -81,11 +84,17 @@ from kiosk.library.tables import (
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
+#: Page cache per connection (allocated as used): a 50,000-track library's indexes fit, so bulk inserts
+#: do not spill half-finished pages to the WAL.
+CACHE_KIB = 16_384
 #: Ids per ``IN (...)`` list: far below SQLite's 32,766 variables, large enough to be few statements.
 IN_CHUNK = 5_000
 MAX_PLAYLIST_NAME = 200
 #: Words of a search query that are used; the rest would only narrow an already tiny result.
 MAX_SEARCH_WORDS = 12
+#: A query matching more tracks than this (a letter or two typed) ranks only this many of its matches,
+#: the most recently added: ranking every match costs tens of ms at 50,000 tracks and says little.
+RANK_CANDIDATES = 2_000
 #: bm25 weights of title, artist, album, album artist: a hit in the title ranks first.
 _BM25_WEIGHTS = "4.0, 2.0, 1.5, 1.0"
 
@@ -114,6 +123,7 @@ def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
     finally:
         cursor.close()
 
@@ -146,6 +156,32 @@ def _chunks(items: Sequence[Any], size: int = IN_CHUNK) -> Iterator[Sequence[Any
 
 def _track(row: Row[Any]) -> Track:
     return Track(**dict(zip(TRACK_COLUMNS, row, strict=True)))
+
+
+_info_tuple = attrgetter(*_INFO_FIELDS)
+_INSERT_COLUMNS = (*_INFO_FIELDS, "added_at", "play_count")
+
+
+def _variable_limit() -> int:
+    conn = sqlite3.connect(":memory:")
+    try:
+        return conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    finally:
+        conn.close()
+
+
+#: Rows per multi-row INSERT: about a thousand, within SQLite's limit on bound parameters.
+_ROWS_PER_INSERT = max(1, min(1000, _variable_limit() // len(_INSERT_COLUMNS)))
+
+
+@lru_cache(maxsize=4)
+def _insert_sql(rows: int) -> str:
+    placeholders = "(" + ", ".join("?" * len(_INSERT_COLUMNS)) + ")"
+    return (
+        f"INSERT INTO tracks ({', '.join(_INSERT_COLUMNS)}) VALUES "
+        + ", ".join([placeholders] * rows)
+        + " RETURNING id, path"
+    )
 
 
 def _info_values(info: TrackInfo) -> dict[str, Any]:
@@ -273,7 +309,12 @@ class SqlLibraryStore:
     # --- tracks ----------------------------------------------------------------------------------
 
     def add_tracks(self, infos: Sequence[TrackInfo]) -> list[int]:
-        """Insert in bulk (multi-row INSERT statements); returns the new ids in the order given."""
+        """Insert in bulk; returns the new ids in the order given.
+
+        Rows go in as multi-row ``INSERT ... VALUES (...), (...)`` statements of about a thousand rows:
+        SQLite runs the full-text trigger's set-up once per statement, so row-at-a-time executemany
+        would be several times slower (see tests/benchmarks/bench_store.py).
+        """
         infos = list(infos)
         if not infos:
             return []
@@ -281,21 +322,30 @@ class SqlLibraryStore:
         repeated = [path for path, n in Counter(paths).items() if n > 1]
         if repeated:
             raise InvalidRequestError(f"the file {repeated[0]!r} appears more than once in the tracks to add")
-        now = time.time()
-        rows = [{**_info_values(info), "added_at": now, "play_count": 0} for info in infos]
-        with self._write() as session:
-            present = self._paths_present(session, paths)
+        extra = (time.time(), 0)  # added_at, play_count
+        id_by_path: dict[str, int] = {}
+        try:
+            with self._write() as session:
+                conn = session.connection()
+                for chunk in _chunks(infos, _ROWS_PER_INSERT):
+                    params = tuple(value for info in chunk for value in (*_info_tuple(info), *extra))
+                    # RETURNING order is not guaranteed, so ids are matched back by path.
+                    returned = conn.exec_driver_sql(_insert_sql(len(chunk)), params)
+                    id_by_path.update((path, track_id) for track_id, path in returned)
+        except InvalidRequestError:
+            present = self._present_paths(paths)
             if present:
                 raise InvalidRequestError(
                     f"{len(present)} of the files are already in the library, such as {sorted(present)[0]!r}"
-                )
-            # Multi-row VALUES batches ("insertmanyvalues"): the FTS trigger then costs per statement,
-            # not per row. RETURNING order is not guaranteed, so ids are matched back by path.
-            result = session.execute(insert(_TRACKS).returning(_TRACKS.c.id, _TRACKS.c.path), rows)
-            id_by_path = {path: track_id for track_id, path in result}
+                ) from None
+            raise
         ids = [id_by_path[path] for path in paths]
         self._publish(LibraryUpdated("added", tuple(ids)))
         return ids
+
+    def _present_paths(self, paths: Sequence[str]) -> set[str]:
+        with self._read() as session:
+            return self._paths_present(session, paths)
 
     def update_tracks(self, updates: Sequence[tuple[int, TrackInfo]]) -> None:
         """Replace file-derived fields; added_at, play count and last played are kept."""
@@ -377,19 +427,30 @@ class SqlLibraryStore:
             return [_track(row) for row in rows]
 
     def search(self, query: str, limit: int = 50, offset: int = 0) -> list[Track]:
-        """Full-text search, best match first (bm25); every word matches as a prefix. No words: no results."""
+        """Full-text search, best match first (bm25); every word matches as a prefix. No words: no results.
+
+        When more than ``RANK_CANDIDATES`` tracks match, the most recently added of them are ranked;
+        pages beyond those widen the window in whole steps, so pages within one step never overlap.
+        """
         _check_page(offset, limit)
         match = fts_query(query)
         if match is None:
             return []
         columns = ", ".join(f"t.{name}" for name in TRACK_COLUMNS)
-        statement = text(
-            f"SELECT {columns} FROM tracks_fts JOIN tracks AS t ON t.id = tracks_fts.rowid "
-            f"WHERE tracks_fts MATCH :match ORDER BY bm25(tracks_fts, {_BM25_WEIGHTS}), t.id "
-            "LIMIT :limit OFFSET :offset"
-        )
         with self._read() as session:
-            rows = session.execute(statement, {"match": match, "limit": limit, "offset": offset})
+            # Matching alone is cheap (rowid order, prefix indexes); bm25 costs per matching row.
+            floor = session.execute(
+                text(
+                    "SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH :match ORDER BY rowid DESC LIMIT 1 OFFSET :n"
+                ),
+                {"match": match, "n": RANK_CANDIDATES * -(-(offset + limit) // RANK_CANDIDATES)},
+            ).scalar()
+            statement = text(
+                f"SELECT {columns} FROM tracks_fts JOIN tracks AS t ON t.id = tracks_fts.rowid "
+                "WHERE tracks_fts MATCH :match AND tracks_fts.rowid > :floor "
+                f"ORDER BY bm25(tracks_fts, {_BM25_WEIGHTS}), t.id LIMIT :limit OFFSET :offset"
+            )
+            rows = session.execute(statement, {"match": match, "floor": floor or 0, "limit": limit, "offset": offset})
             return [_track(row) for row in rows]
 
     def list_artists(self, offset: int = 0, limit: int = 200) -> list[ArtistSummary]:

@@ -111,3 +111,20 @@ def test_index_follows_updates_and_deletes(library: SqlLibraryStore) -> None:
     library.delete_tracks([halo.id])
     assert library.search("sweet") == []
     assert library.search("beyonce") and all(t.id != halo.id for t in library.search("beyonce"))
+
+
+def test_a_broad_query_ranks_the_newest_matches_and_still_pages(
+    store: SqlLibraryStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("kiosk.library.store.RANK_CANDIDATES", 10)
+    ids = store.add_tracks([track_info(n, title=f"Wave {n}", album="Sea", artist="X", album_artist="X")
+                            for n in range(12)])
+    newest_title_hit = store.add_tracks([track_info(99, title="Sea Shanty", album="Sea", artist="X", album_artist="X")])
+    found = store.search("sea", limit=3)
+    # Only the 10 newest of 13 matches are ranked; the one with "sea" in its title too ranks first among them.
+    assert found[0].id == newest_title_hit[0]
+    first, second = store.search("sea", limit=5), store.search("sea", limit=5, offset=5)
+    assert len({t.id for t in first + second}) == 10
+    assert {t.id for t in first + second} == {newest_title_hit[0], *ids[-9:]}
+    # A deeper page widens the window, so paging never runs dry early.
+    assert len(store.search("sea", limit=5, offset=10)) == 3
