@@ -23,8 +23,12 @@ Usage: provision.sh [options]
                       partition) and grow it to fill the card on first boot
   --read-only-root    keep the root file system read-only under a RAM overlay (overlayroot; the data
                       partition stays writable). Takes effect after a reboot.
-  --boot-dir DIR      where cmdline.txt and config.txt live (default: /boot/firmware when present)
+  --boot-dir DIR      where cmdline.txt and config.txt live (default: /boot/firmware when present;
+                      "none" leaves them alone)
+  --boot-only DIR     only edit cmdline.txt and config.txt in DIR, then stop (the image build uses this
+                      on the boot partition it assembles; needs no root)
   --no-lockdown       keep the login prompts, VT switching and magic SysRq
+  --no-fast-boot      keep the services the jukebox does not need (see image/BOOT-BUDGET.md)
   --no-apt-update     do not run apt-get update first
   --no-start          do not (re)start the jukebox now, even on a running system
   -h, --help          this text
@@ -38,7 +42,9 @@ ALSA_CARD_NAME=
 DATA_LABEL=
 READ_ONLY_ROOT=0
 BOOT_DIR=
+BOOT_ONLY=0
 LOCKDOWN=1
+FAST_BOOT=1
 APT_UPDATE=1
 START=1
 
@@ -55,7 +61,16 @@ RUNTIME_PACKAGES=(
     python3 python3-venv ca-certificates
     libasound2 alsa-utils
     libgl1-mesa-dri libegl1 libgles2 libgbm1 libdrm2 libmtdev1
-    udev kbd
+    systemd udev kbd
+)
+# Fast to music (image/BOOT-BUDGET.md): services a jukebox does not need at boot, masked when present.
+# `systemctl unmask NAME` brings one back.
+CUT_UNITS=(
+    NetworkManager-wait-online.service systemd-networkd-wait-online.service
+    apt-daily.timer apt-daily-upgrade.timer man-db.timer e2scrub_all.timer e2scrub_reap.service
+    dphys-swapfile.service rpi-eeprom-update.service
+    triggerhappy.service triggerhappy.socket ModemManager.service
+    avahi-daemon.service avahi-daemon.socket bluetooth.service hciuart.service
 )
 # Only to compile pyalsaaudio (it ships as source only) when no wheelhouse is given; removed afterwards.
 BUILD_PACKAGES=(python3-dev gcc libc6-dev libasound2-dev)
@@ -68,7 +83,9 @@ while [ $# -gt 0 ]; do
         --data-label) DATA_LABEL=$2; shift 2 ;;
         --read-only-root) READ_ONLY_ROOT=1; shift ;;
         --boot-dir) BOOT_DIR=$2; shift 2 ;;
+        --boot-only) BOOT_DIR=$2; BOOT_ONLY=1; shift 2 ;;
         --no-lockdown) LOCKDOWN=0; shift ;;
+        --no-fast-boot) FAST_BOOT=0; shift ;;
         --no-apt-update) APT_UPDATE=0; shift ;;
         --no-start) START=0; shift ;;
         -h|--help) usage; exit 0 ;;
@@ -79,9 +96,54 @@ done
 step() { echo "provision: $*"; }
 die() { echo "provision.sh: $*" >&2; exit 1; }
 
+# kernel command line: one "key=value" (or bare word) at a time, idempotent.
+set_cmdline() {
+    local file=$BOOT_DIR/cmdline.txt word=$1 key=${1%%=*}
+    local line
+    line=$(tr -s ' \n' '  ' < "$file" | sed 's/ *$//')
+    line=$(echo " $line " | sed -E "s/ ${key//./\\.}(=[^ ]*)? / /g; s/^ +//; s/ +$//")
+    echo "$line $word" | sed 's/^ //' > "$file"
+}
+drop_cmdline() {
+    local file=$BOOT_DIR/cmdline.txt pattern=$1
+    tr -s ' \n' '  ' < "$file" | tr ' ' '\n' | { grep -v -E "^($pattern)?$" || true; } | paste -sd ' ' > "$file.new"
+    mv "$file.new" "$file"
+}
+set_config_txt() {
+    # Our block at the end of config.txt, under [all], replaced on every run.
+    local file=$BOOT_DIR/config.txt
+    sed -i '/^# kiosk begin/,/^# kiosk end/d' "$file"
+    { echo "# kiosk begin (written by the jukebox's provision.sh)"; echo "[all]"; printf '%s\n' "$@"; echo "# kiosk end"; } >> "$file"
+}
+
+edit_boot_files() {
+    [ -f "$BOOT_DIR/cmdline.txt" ] || die "no cmdline.txt in $BOOT_DIR"
+    step "fast, quiet boot in $BOOT_DIR"
+    # Fast to music: no rainbow splash, no boot delay; the display driver the jukebox draws through;
+    # the initramfs that overlayroot needs.
+    [ ! -f "$BOOT_DIR/config.txt" ] || \
+        set_config_txt "disable_splash=1" "boot_delay=0" "dtoverlay=vc4-kms-v3d" "auto_initramfs=1"
+    for word in quiet loglevel=3 logo.nologo consoleblank=0 vt.global_cursor_default=0 fsck.repair=yes; do
+        set_cmdline "$word"
+    done
+    if [ "$LOCKDOWN" -eq 1 ]; then
+        # No login on the serial port; kernel messages go to an unseen console, not over the jukebox.
+        drop_cmdline 'console=(serial0|ttyAMA0|ttyS0)(,[0-9]+)?'
+        drop_cmdline 'console=tty[0-9]+'
+        set_cmdline console=tty3
+    fi
+}
+
+if [ "$BOOT_ONLY" -eq 1 ]; then
+    edit_boot_files
+    exit 0
+fi
+
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0)"
 [ -z "$WHEELHOUSE" ] || [ -d "$WHEELHOUSE" ] || die "wheelhouse $WHEELHOUSE is not a folder"
-if [ -z "$BOOT_DIR" ]; then
+if [ "$BOOT_DIR" = none ]; then
+    BOOT_DIR=
+elif [ -z "$BOOT_DIR" ]; then
     for candidate in /boot/firmware /boot; do
         if [ -f "$candidate/cmdline.txt" ]; then BOOT_DIR=$candidate; break; fi
     done
@@ -171,34 +233,7 @@ ALSA_CARD=${ALSA_CARD_NAME:-Headphones}
 EOF
 fi
 
-# kernel command line: one "key=value" (or bare word) at a time, idempotent.
-set_cmdline() {
-    local file=$BOOT_DIR/cmdline.txt word=$1 key=${1%%=*}
-    local line
-    line=$(tr -s ' \n' '  ' < "$file" | sed 's/ *$//')
-    line=$(echo " $line " | sed -E "s/ ${key//./\\.}(=[^ ]*)? / /g; s/^ +//; s/ +$//")
-    echo "$line $word" | sed 's/^ //' > "$file"
-}
-drop_cmdline() {
-    local file=$BOOT_DIR/cmdline.txt pattern=$1
-    tr -s ' \n' '  ' < "$file" | tr ' ' '\n' | { grep -v -E "^($pattern)?$" || true; } | paste -sd ' ' > "$file.new"
-    mv "$file.new" "$file"
-}
-set_config_txt() {
-    # Our block at the end of config.txt, under [all], replaced on every run.
-    local file=$BOOT_DIR/config.txt
-    sed -i '/^# kiosk begin/,/^# kiosk end/d' "$file"
-    { echo "# kiosk begin (written by the jukebox's provision.sh)"; echo "[all]"; printf '%s\n' "$@"; echo "# kiosk end"; } >> "$file"
-}
-
-if [ -n "$BOOT_DIR" ]; then
-    step "fast, quiet boot in $BOOT_DIR"
-    # Fast to music: no rainbow splash, no boot delay; the display driver the jukebox draws through.
-    set_config_txt "disable_splash=1" "boot_delay=0" "dtoverlay=vc4-kms-v3d" "auto_initramfs=1"
-    for word in quiet loglevel=3 logo.nologo consoleblank=0 vt.global_cursor_default=0 fsck.repair=yes; do
-        set_cmdline "$word"
-    done
-fi
+[ -z "$BOOT_DIR" ] || edit_boot_files
 
 # --- Lock-down ------------------------------------------------------------------------------------------
 if [ "$LOCKDOWN" -eq 1 ]; then
@@ -207,17 +242,25 @@ if [ "$LOCKDOWN" -eq 1 ]; then
     # logind spawns no gettys on other VTs (image/rootfs/etc/systemd/logind.conf.d).
     systemctl disable --quiet getty@tty1.service 2>/dev/null || true
     systemctl mask --quiet ctrl-alt-del.target
-    if [ -n "$BOOT_DIR" ]; then
-        drop_cmdline 'console=(serial0|ttyAMA0|ttyS0)(,[0-9]+)?'
-        # Kernel messages go to an unseen console, not over the jukebox.
-        drop_cmdline 'console=tty[0-9]+'
-        set_cmdline console=tty3
-    fi
     lockdown_units=(kiosk-console.service)
 else
     rm -f /etc/sysctl.d/90-kiosk-lockdown.conf /etc/systemd/logind.conf.d/kiosk-lockdown.conf
     systemctl unmask --quiet ctrl-alt-del.target || true
     lockdown_units=()
+fi
+
+# --- Fast to music ----------------------------------------------------------------------------------
+if [ "$FAST_BOOT" -eq 1 ]; then
+    cut=()
+    for unit in "${CUT_UNITS[@]}"; do
+        for dir in /etc/systemd/system /usr/lib/systemd/system /lib/systemd/system; do
+            if [ -e "$dir/$unit" ] && [ ! -L "$dir/$unit" ]; then cut+=("$unit"); break; fi
+        done
+    done
+    if [ "${#cut[@]}" -gt 0 ]; then
+        step "cutting from the boot: ${cut[*]}"
+        systemctl mask --quiet "${cut[@]}"
+    fi
 fi
 
 # --- Data partition and read-only root -----------------------------------------------------------------

@@ -2,8 +2,8 @@
 
 What is checked, honestly: ``verify`` runs against a throw-away root tree (``--root``) that holds the
 host's stock systemd units, our units in /etc/systemd/system, and the programs our Exec lines name.
-Those programs are: files the image ships (copied from image/rootfs), the app's console scripts
-(which provisioning installs into /opt/kiosk/venv, proved by the chroot test), and system programs
+Those programs are: files the image ships (copied from image/rootfs), the venv's python and the app's
+console scripts (which provisioning installs into /opt/kiosk/venv, proved by the chroot test), and system programs
 that exist on this Debian host (stood in for by stubs). Anything else stays missing, and verify
 fails. So verify proves: unit syntax and values, known directives, resolvable dependencies and
 ordering, template instances, and that every Exec program will be there. It does not prove that
@@ -82,7 +82,9 @@ def _stage_program(root: Path, program: str) -> None:
     if shipped.is_file():
         shutil.copy2(shipped, target)
     else:
-        is_app_script = program.startswith(venv_bin) and program.removeprefix(venv_bin) in _console_scripts()
+        # provision.sh creates the venv (its python) and installs the app (its console scripts) there.
+        venv_programs = {"python", "python3", *_console_scripts()}
+        is_app_script = program.startswith(venv_bin) and program.removeprefix(venv_bin) in venv_programs
         if is_app_script or Path(program).exists():
             target.write_text("#!/bin/sh\n")
             target.chmod(0o755)
