@@ -84,7 +84,6 @@ CREATE INDEX ix_tracks_content_hash ON tracks (content_hash);
 CREATE INDEX ix_tracks_title ON tracks (title COLLATE NOCASE);
 CREATE INDEX ix_tracks_artist ON tracks (artist COLLATE NOCASE, album COLLATE NOCASE);
 CREATE INDEX ix_tracks_album ON tracks (album COLLATE NOCASE, album_artist COLLATE NOCASE, disc_number, track_number);
-CREATE INDEX ix_tracks_added_at ON tracks (added_at);
 
 CREATE TABLE favorites (
     track_id INTEGER PRIMARY KEY REFERENCES tracks (id) ON DELETE CASCADE,

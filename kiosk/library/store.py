@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields
 from functools import lru_cache
+from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
@@ -328,10 +329,10 @@ class SqlLibraryStore:
             with self._write() as session:
                 conn = session.connection()
                 for chunk in _chunks(infos, _ROWS_PER_INSERT):
-                    params = tuple(value for info in chunk for value in (*_info_tuple(info), *extra))
+                    params = tuple(chain.from_iterable(_info_tuple(info) + extra for info in chunk))
                     # RETURNING order is not guaranteed, so ids are matched back by path.
                     returned = conn.exec_driver_sql(_insert_sql(len(chunk)), params)
-                    id_by_path.update((path, track_id) for track_id, path in returned)
+                    id_by_path.update((path, track_id) for track_id, path in returned.all())
         except InvalidRequestError:
             present = self._present_paths(paths)
             if present:
@@ -418,7 +419,7 @@ class SqlLibraryStore:
             "title": (c.title.collate("NOCASE"), c.id),
             "artist": (c.artist.collate("NOCASE"), c.album.collate("NOCASE"), c.disc_number, c.track_number, c.id),
             "album": (c.album.collate("NOCASE"), c.album_artist.collate("NOCASE"), c.disc_number, c.track_number, c.id),
-            "added": (c.added_at.desc(), c.id.desc()),
+            "added": (c.id.desc(),),  # ids only grow (AUTOINCREMENT): newest first without an index
         }
         if order not in orderings:
             raise InvalidRequestError(f"unknown order {order!r}; use one of {', '.join(_ORDERS)}")
@@ -445,10 +446,13 @@ class SqlLibraryStore:
                 ),
                 {"match": match, "n": RANK_CANDIDATES * -(-(offset + limit) // RANK_CANDIDATES)},
             ).scalar()
+            # Rank rowids alone, then fetch the few winners' rows (not every candidate's).
             statement = text(
-                f"SELECT {columns} FROM tracks_fts JOIN tracks AS t ON t.id = tracks_fts.rowid "
-                "WHERE tracks_fts MATCH :match AND tracks_fts.rowid > :floor "
-                f"ORDER BY bm25(tracks_fts, {_BM25_WEIGHTS}), t.id LIMIT :limit OFFSET :offset"
+                f"SELECT {columns} FROM ("
+                f"  SELECT rowid AS id, bm25(tracks_fts, {_BM25_WEIGHTS}) AS score FROM tracks_fts"
+                "   WHERE tracks_fts MATCH :match AND rowid > :floor"
+                "   ORDER BY score, rowid LIMIT :limit OFFSET :offset"
+                ") AS hits JOIN tracks AS t ON t.id = hits.id ORDER BY hits.score, hits.id"
             )
             rows = session.execute(statement, {"match": match, "floor": floor or 0, "limit": limit, "offset": offset})
             return [_track(row) for row in rows]
