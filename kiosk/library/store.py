@@ -24,7 +24,7 @@ from itertools import chain
 from operator import attrgetter
 from pathlib import Path
 from types import TracebackType
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from sqlalchemy import (
     URL,
@@ -67,7 +67,7 @@ from kiosk.core.models import (
     Track,
     TrackInfo,
 )
-from kiosk.core.ports.library import TrackOrder
+from kiosk.core.ports.library import LibraryStore, TrackOrder
 from kiosk.core.settings import SETTINGS, defaults, spec_for
 from kiosk.library.m3u import M3UItem, format_m3u8, parse_m3u8, resolve_location
 from kiosk.library.migrations import check_database_file, migrate
@@ -275,7 +275,9 @@ class SqlLibraryStore:
     def __enter__(self) -> SqlLibraryStore:
         return self
 
-    def __exit__(self, *exc: tuple[type[BaseException] | None, BaseException | None, TracebackType | None]) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         self.close()
 
     # --- transactions ----------------------------------------------------------------------------
@@ -940,3 +942,7 @@ class SqlLibraryStore:
 
 def _reason(exc: sa_exc.SQLAlchemyError) -> str:
     return str(getattr(exc, "orig", None) or exc)
+
+
+if TYPE_CHECKING:  # mypy checks that the class really implements the core's protocol
+    _conforms: type[LibraryStore] = SqlLibraryStore

@@ -200,3 +200,18 @@ def test_record_play(store: SqlLibraryStore, bus: RecordingBus, tracks: list[int
     with pytest.raises(NotFoundError):
         store.record_play(5555, 1.0)
     assert len(bus.events) == 2
+
+
+def test_the_store_has_every_method_of_the_protocol_with_the_same_parameters() -> None:
+    import inspect
+
+    from kiosk.core.ports.library import LibraryStore
+
+    for name, member in vars(LibraryStore).items():
+        if name.startswith("_") or not callable(member):
+            continue
+        expected = inspect.signature(member)
+        actual = inspect.signature(getattr(SqlLibraryStore, name))
+        assert list(actual.parameters) == list(expected.parameters), name
+        for parameter in expected.parameters.values():
+            assert actual.parameters[parameter.name].default == parameter.default, f"{name}({parameter.name})"
