@@ -218,7 +218,15 @@ def test_kiosk_unit_keeps_its_contract() -> None:
 
 
 def test_usb_mount_root_is_readable_by_the_unit() -> None:
-    """The stick mount folder in the default config is the one the unit opens read-only."""
+    """The stick mount folder in the default config is visible (read-only) inside the unit's sandbox."""
     config = tomllib.loads((REPO / "kiosk" / "data" / "default-config.toml").read_text())
-    read_only = directives(UNIT_DIR / "kiosk.service")["Service.ReadOnlyPaths"]
-    assert f"-{config['usb']['mount_root']}" in read_only
+    mount_root = Path(config["usb"]["mount_root"])
+    service = {key.removeprefix("Service."): v for key, v in directives(UNIT_DIR / "kiosk.service").items()}
+    assert service["ProtectSystem"] == ["strict"]  # everything readable, nothing writable but the data folder
+    hiding = ("InaccessiblePaths", "TemporaryFileSystem", "BindPaths", "BindReadOnlyPaths")
+    for key in hiding:
+        for value in service.get(key, []):
+            for path in value.split():
+                hidden = Path(path.lstrip("-+").split(":")[0])
+                assert not (mount_root == hidden or hidden in mount_root.parents), f"{key}={value} hides {mount_root}"
+    assert "ProtectHome" in service and not str(mount_root).startswith(("/home", "/root", "/run/user"))
