@@ -82,7 +82,7 @@ CREATE TABLE tracks (
 );
 CREATE INDEX ix_tracks_content_hash ON tracks (content_hash);
 CREATE INDEX ix_tracks_title ON tracks (title COLLATE NOCASE);
-CREATE INDEX ix_tracks_artist ON tracks (artist COLLATE NOCASE, album COLLATE NOCASE);
+CREATE INDEX ix_tracks_artist ON tracks (artist COLLATE NOCASE, album COLLATE NOCASE, disc_number, track_number);
 CREATE INDEX ix_tracks_album ON tracks (album COLLATE NOCASE, album_artist COLLATE NOCASE, disc_number, track_number);
 
 CREATE TABLE favorites (

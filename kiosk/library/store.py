@@ -472,25 +472,27 @@ class SqlLibraryStore:
             return [ArtistSummary(name, int(albums), int(tracks)) for name, albums, tracks in rows]
 
     def list_albums(self, artist: str | None = None, offset: int = 0, limit: int = 200) -> list[AlbumSummary]:
-        """Albums A to Z; for one artist (as ``list_artists`` names them), oldest first."""
+        """Albums A to Z; for one artist (as ``list_artists`` names them), oldest first.
+
+        Album and album artist are compared ignoring case, so "Live" and "LIVE" tagged on different
+        tracks are one album; the A-to-Z list walks the album index and stops after the page.
+        """
         _check_page(offset, limit)
-        where = "WHERE album != ''"
-        order = "album COLLATE NOCASE, album_artist COLLATE NOCASE"
+        where = "g.album != ''"
+        order = "g.album COLLATE NOCASE, g.album_artist COLLATE NOCASE"
         params: dict[str, Any] = {"limit": limit, "offset": offset}
         if artist is not None:
-            where += " AND COALESCE(NULLIF(album_artist, ''), artist) = :artist"
-            order = "year IS NULL, year, " + order
+            where += " AND COALESCE(NULLIF(g.album_artist, ''), g.artist) = :artist"
+            order = "MAX(g.year) IS NULL, MAX(g.year), " + order
             params["artist"] = artist
         statement = text(
-            "SELECT album, album_artist, year, n, cover_id, id FROM ("
-            "  SELECT id, album, album_artist,"
-            "    ROW_NUMBER() OVER (PARTITION BY album, album_artist"
-            "      ORDER BY disc_number NULLS LAST, track_number NULLS LAST, id) AS rn,"
-            "    COUNT(*) OVER (PARTITION BY album, album_artist) AS n,"
-            "    MAX(year) OVER (PARTITION BY album, album_artist) AS year,"
-            "    MAX(cover_id) OVER (PARTITION BY album, album_artist) AS cover_id"
-            f"  FROM tracks {where}"
-            f") WHERE rn = 1 ORDER BY {order} LIMIT :limit OFFSET :offset"
+            "SELECT g.album, g.album_artist, MAX(g.year), COUNT(*), MAX(g.cover_id),"
+            "  (SELECT f.id FROM tracks AS f"
+            "   WHERE f.album = g.album COLLATE NOCASE AND f.album_artist = g.album_artist COLLATE NOCASE"
+            "   ORDER BY f.disc_number NULLS LAST, f.track_number NULLS LAST, f.id LIMIT 1)"
+            f" FROM tracks AS g WHERE {where}"
+            " GROUP BY g.album COLLATE NOCASE, g.album_artist COLLATE NOCASE"
+            f" ORDER BY {order} LIMIT :limit OFFSET :offset"
         )
         with self._read() as session:
             return [
@@ -499,11 +501,11 @@ class SqlLibraryStore:
             ]
 
     def album_tracks(self, album: str, album_artist: str) -> list[Track]:
-        """In disc and track order (unnumbered tracks last)."""
+        """In disc and track order (unnumbered tracks last); names compared ignoring case, as in ``list_albums``."""
         c = _TRACKS.c
         statement = (
             select(_TRACKS)
-            .where(c.album == album, c.album_artist == album_artist)
+            .where(c.album.collate("NOCASE") == album, c.album_artist.collate("NOCASE") == album_artist)
             .order_by(c.disc_number.nulls_last(), c.track_number.nulls_last(), c.title.collate("NOCASE"), c.id)
         )
         with self._read() as session:

@@ -249,6 +249,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows.append((f"  one-letter queries only ({len(one_letter)}): FTS5", one_letter_fts, ""))
             rows.append(("  one-letter queries only: LIKE", summary([like_times[i] for i in one_letter]), ""))
         rows.append(("results returned (limit 50 each): FTS5 / LIKE", f"{fts_hits:,} / {like_hits:,}", ""))
+        first_album = store.list_albums(limit=1)[0]
+        browse: list[tuple[str, Callable[[], object]]] = [
+            ("browse: list_artists, first 200", lambda: store.list_artists()),
+            ("browse: list_albums, first 200", lambda: store.list_albums()),
+            ("browse: album_tracks", lambda: store.album_tracks(first_album.album, first_album.album_artist)),
+            ("browse: list_tracks by artist, middle page", lambda: store.list_tracks(len(infos) // 2, 100, "artist")),
+        ]
+        for label, call in browse:
+            times = []
+            for _ in range(20):
+                started = time.perf_counter()
+                call()
+                times.append((time.perf_counter() - started) * 1000)
+            rows.append((label + " (median of 20)", f"{statistics.median(times):.2f} ms", ""))
         fs = _filesystem(folder)
         store.close()
 

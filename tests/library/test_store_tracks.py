@@ -122,6 +122,18 @@ def test_browse_artists_albums_and_album_tracks(store: SqlLibraryStore) -> None:
     assert [t.track_number for t in store.album_tracks("First", "")] == [1, 2]
 
 
+def test_albums_tagged_in_different_case_are_one_album(store: SqlLibraryStore) -> None:
+    ids = store.add_tracks(
+        [
+            track_info(1, album="Live at Home", album_artist="The Band", track_number=2),
+            track_info(2, album="LIVE AT HOME", album_artist="the band", track_number=1),
+        ]
+    )
+    (album,) = store.list_albums()
+    assert album.track_count == 2 and album.first_track_id == ids[1]
+    assert [t.id for t in store.album_tracks(album.album, album.album_artist)] == [ids[1], ids[0]]
+
+
 def test_update_tracks_replaces_file_fields_and_keeps_play_counts(
     store: SqlLibraryStore, bus: RecordingBus, tracks: list[int]
 ) -> None:
