@@ -292,7 +292,9 @@ class SqlLibraryStore:
             raise
         except sa_exc.IntegrityError as exc:
             raise InvalidRequestError(f"the library refused the change: {_reason(exc)}") from exc
-        except sa_exc.SQLAlchemyError as exc:
+        except sqlite3.IntegrityError as exc:  # from the driver's cursor (bulk insert)
+            raise InvalidRequestError(f"the library refused the change: {exc}") from exc
+        except (sa_exc.SQLAlchemyError, sqlite3.Error) as exc:
             raise DatabaseError(f"library database error: {_reason(exc)}") from exc
 
     @contextmanager
@@ -329,13 +331,18 @@ class SqlLibraryStore:
         id_by_path: dict[str, int] = {}
         try:
             with self._write() as session:
-                conn = session.connection()
-                for chunk in _chunks(infos, _ROWS_PER_INSERT):
-                    params = tuple(chain.from_iterable(_info_tuple(info) + extra for info in chunk))
-                    # RETURNING order is not guaranteed, so ids are matched back by path.
-                    returned = conn.exec_driver_sql(_insert_sql(len(chunk)), params)
-                    id_by_path.update((path, track_id) for track_id, path in returned.all())
-        except InvalidRequestError:
+                # The driver's own cursor, inside this session's transaction: tens of thousands of rows
+                # skip SQLAlchemy's per-row result handling.
+                cursor = session.connection().connection.cursor()
+                try:
+                    for chunk in _chunks(infos, _ROWS_PER_INSERT):
+                        params = tuple(chain.from_iterable(_info_tuple(info) + extra for info in chunk))
+                        # RETURNING order is not guaranteed, so ids are matched back by path.
+                        cursor.execute(_insert_sql(len(chunk)), params)
+                        id_by_path.update((path, track_id) for track_id, path in cursor.fetchall())
+                finally:
+                    cursor.close()
+        except InvalidRequestError:  # the UNIQUE path constraint, most likely: say which file
             present = self._present_paths(paths)
             if present:
                 raise InvalidRequestError(
@@ -942,7 +949,7 @@ class SqlLibraryStore:
             )
 
 
-def _reason(exc: sa_exc.SQLAlchemyError) -> str:
+def _reason(exc: Exception) -> str:
     return str(getattr(exc, "orig", None) or exc)
 
 

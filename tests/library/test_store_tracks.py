@@ -68,6 +68,19 @@ def test_adding_the_same_path_twice_in_one_batch_writes_nothing(
     assert bus.events == []
 
 
+def test_a_row_the_database_refuses_half_way_through_a_batch_writes_nothing(
+    store: SqlLibraryStore, bus: RecordingBus, tracks: list[int], db_dump: Callable[[], list[str]]
+) -> None:
+    # Tried: 2,500 tracks (three multi-row INSERTs) whose last one has no title, which the schema refuses.
+    # Must survive: the library as it was, none of the 2,499 good tracks.
+    before = db_dump()
+    batch = [track_info(n) for n in range(100, 2_599)] + [track_info(9_999, title=None)]  # type: ignore[arg-type]
+    with pytest.raises(InvalidRequestError, match="NOT NULL"):
+        store.add_tracks(batch)
+    assert db_dump() == before and store.count_tracks() == 10
+    assert bus.events == []
+
+
 def test_get_tracks_keeps_order_and_repeats_and_names_unknown_ids(store: SqlLibraryStore, tracks: list[int]) -> None:
     asked = [tracks[3], tracks[0], tracks[3]]
     assert [t.id for t in store.get_tracks(asked)] == asked
