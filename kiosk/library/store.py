@@ -448,22 +448,19 @@ class SqlLibraryStore:
             return []
         columns = ", ".join(f"t.{name}" for name in TRACK_COLUMNS)
         with self._read() as session:
-            # Matching alone is cheap (rowid order, prefix indexes); bm25 costs per matching row.
-            floor = session.execute(
-                text(
-                    "SELECT rowid FROM tracks_fts WHERE tracks_fts MATCH :match ORDER BY rowid DESC LIMIT 1 OFFSET :n"
-                ),
-                {"match": match, "n": RANK_CANDIDATES * -(-(offset + limit) // RANK_CANDIDATES)},
-            ).scalar()
-            # Rank rowids alone, then fetch the few winners' rows (not every candidate's).
+            # Matching in rowid order is cheap (prefix indexes) and stops after the candidates; bm25 is
+            # computed for those alone, and only the page's winners are joined to their rows.
             statement = text(
                 f"SELECT {columns} FROM ("
-                f"  SELECT rowid AS id, bm25(tracks_fts, {_BM25_WEIGHTS}) AS score FROM tracks_fts"
-                "   WHERE tracks_fts MATCH :match AND rowid > :floor"
-                "   ORDER BY score, rowid LIMIT :limit OFFSET :offset"
+                "  SELECT id, score FROM ("
+                f"    SELECT rowid AS id, bm25(tracks_fts, {_BM25_WEIGHTS}) AS score FROM tracks_fts"
+                "     WHERE tracks_fts MATCH :match ORDER BY rowid DESC LIMIT :candidates"
+                "  ) ORDER BY score, id LIMIT :limit OFFSET :offset"
                 ") AS hits JOIN tracks AS t ON t.id = hits.id ORDER BY hits.score, hits.id"
             )
-            rows = session.execute(statement, {"match": match, "floor": floor or 0, "limit": limit, "offset": offset})
+            candidates = RANK_CANDIDATES * -(-(offset + limit) // RANK_CANDIDATES)
+            params = {"match": match, "candidates": candidates, "limit": limit, "offset": offset}
+            rows = session.execute(statement, params)
             return [_track(row) for row in rows]
 
     def list_artists(self, offset: int = 0, limit: int = 200) -> list[ArtistSummary]:
