@@ -113,17 +113,18 @@ class FuseFatMounter:
         target = mount_path_for(self._root, device)
         target.mkdir(parents=True, exist_ok=True)
         options = ",".join(o for o in MOUNT_OPTIONS if o != "nosymfollow")  # FAT has no symlinks; FUSE lacks it
+        # fusefat logs every operation; a pipe nobody reads would fill up and freeze the mount.
         process = subprocess.Popen(
             ["fusefat", "-f", "-o", options, device.devnode, str(target)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + self._timeout
         while not os.path.ismount(target):
             if process.poll() is not None or time.monotonic() > deadline:
                 process.kill()
-                err = process.communicate()[1].decode("utf-8", "replace").strip()
+                code = process.wait()
                 _remove_mountpoint(target)
-                raise DeviceError(f"fusefat could not mount {device.devnode}: {err or 'timed out'}")
+                raise DeviceError(f"fusefat could not mount {device.devnode} (exit code {code})")
             time.sleep(0.02)
         self.processes[device.name] = process
         return target
@@ -141,8 +142,6 @@ class FuseFatMounter:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-            if process.stderr is not None:
-                process.stderr.close()
         _remove_mountpoint(target)
 
 

@@ -127,6 +127,8 @@ class LoopStick:
 
     def detach(self) -> None:
         self.pull_quietly()
+        if self.loop and Path(self.partition).exists():  # partx -d refused: delete it by number
+            subprocess.run(["delpart", self.loop, "1"], capture_output=True)
         if self.loop:
             subprocess.run(["losetup", "-d", self.loop], capture_output=True)
             self.loop = ""

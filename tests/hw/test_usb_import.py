@@ -1,0 +1,236 @@
+"""The stick service end to end with real parts: loop-device FAT sticks, udev events, read-only fusefat
+mounts, the worker pool, the SQLite library. Loop partitions stand in for USB ones through the rule."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+
+import pytest
+
+from kiosk.core.bus import RecordingBus
+from kiosk.core.events import ImportState, LibraryScanComplete, StickState
+from kiosk.core.ports.usb import StickDevice
+from kiosk.hw.mount import FuseFatMounter, HelperMounter, handle_request, udev_properties
+from kiosk.hw.usb import StickService
+from kiosk.library.store import SqlLibraryStore
+from kiosk.library.tags import ProcessTagReader
+from tests.hw.conftest import LoopStick, make_stick_image, unmount_all_under
+from tests.media import make_tone
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class Rig:
+    """A stick service wired to real parts, accepting only the loop partitions this test made."""
+
+    def __init__(self, tmp: Path, mode: str = "copy") -> None:
+        self.bus = RecordingBus()
+        self.store = SqlLibraryStore(tmp / "library.db", self.bus)
+        self.mount_root = tmp / "mnt"
+        self.mounter = FuseFatMounter(self.mount_root)
+        self.reader = ProcessTagReader(tmp / "covers", workers=2)
+        self.music = tmp / "music"
+        self.ours: set[str] = set()
+        self.mode = mode
+        self.service = StickService(
+            self.bus, self.store, self.mounter, self.reader, self.music,
+            import_mode=lambda: self.mode, rule=self.rule,
+        )
+
+    def rule(self, props: Mapping[str, str]) -> bool:
+        return props.get("DEVNAME", "") in self.ours and props.get("ID_FS_TYPE") == "vfat"
+
+    def states(self, device: str) -> list[str]:
+        return [e.state for e in self.bus.of_type(StickState) if e.device == device]
+
+    def close(self) -> None:
+        self.service.stop()
+        unmount_all_under(self.mount_root)
+        self.store.close()
+
+
+@pytest.fixture
+def rig(tmp_path: Path, udevd: None) -> Iterator[Rig]:
+    r = Rig(tmp_path)
+    yield r
+    r.close()
+
+
+def _stick(tmp: Path, name: str, media_cache: Path, count: int, seconds: float = 1.0, fmt: str = "flac") -> LoopStick:
+    files: dict[str, Path | bytes] = {}
+    for i in range(count):
+        tags = {"title": f"{name} {i}", "artist": name, "album": "Stick", "track": str(i + 1)}
+        suffix = ".wav" if fmt == "wav" else ".flac"
+        files[f"Music/{name}{i}{suffix}"] = make_tone(
+            tmp / f"{name}{i}{suffix}", fmt, seconds=seconds, freq=150 + 37 * i + len(name), tags=tags,
+            cache_dir=media_cache,
+        )
+    files["cover.jpg"] = b"not really a jpeg"
+    return LoopStick(make_stick_image(tmp / f"{name}.img", files, label=name.upper()[:11]))
+
+
+def _plug(rig: Rig, stick: LoopStick, sticks: list[LoopStick]) -> None:
+    sticks.append(stick)
+    stick.attach()
+    rig.ours.add(stick.partition)
+    stick.plug()
+
+
+def test_a_stick_is_imported_unmounted_and_declared_safe(
+    tmp_path: Path, media_cache: Path, rig: Rig, loop_sticks: list[LoopStick]
+) -> None:
+    stick = _stick(tmp_path, "alpha", media_cache, count=3)
+    image_before = sha(stick.image)
+    rig.service.start()
+    _plug(rig, stick, loop_sticks)
+    name = stick.partition_name
+    wait_for(lambda: "safe-to-remove" in rig.states(name), "safe-to-remove")
+    assert rig.states(name) == ["inserted", "mounted", "importing", "unmounting", "safe-to-remove"]
+    mounted = next(e for e in rig.bus.of_type(StickState) if e.state == "mounted")
+    assert mounted.mount_path == str(rig.mount_root / name) and mounted.label == "ALPHA"
+    assert not os.path.ismount(rig.mount_root / name)
+    complete = rig.bus.of_type(LibraryScanComplete)[-1]
+    assert (complete.status, complete.added, complete.errors) == ("completed", 3, 0)
+    tracks = rig.store.list_tracks()
+    assert sorted(t.title for t in tracks) == ["alpha 0", "alpha 1", "alpha 2"]
+    for track in tracks:
+        assert rig.music in Path(track.path).parents and Path(track.path).is_file()
+    assert rig.bus.of_type(ImportState)[-1].state == "completed"
+    stick.pull()
+    wait_for(lambda: "removed" in rig.states(name), "removed")
+    assert sha(stick.image) == image_before  # nothing was written to the stick
+
+
+def test_a_stick_pulled_mid_import_aborts_cleanly_and_the_next_one_imports(
+    tmp_path: Path, media_cache: Path, rig: Rig, loop_sticks: list[LoopStick]
+) -> None:
+    """The stick dies as the second file starts: its FUSE mount goes away and udev reports the removal."""
+    first = _stick(tmp_path, "pulled", media_cache, count=5, seconds=8.0, fmt="wav")  # about 1.4 MB each
+    pulled_at: list[float] = []
+
+    def pull_on_second_file(event: ImportState) -> None:
+        if event.state == "copying" and event.files_done == 1 and not pulled_at:
+            process = rig.mounter.processes[first.partition_name]
+            process.kill()
+            process.wait()
+            first.pull()
+            pulled_at.append(time.monotonic())
+
+    rig.bus.subscribe(ImportState, pull_on_second_file)
+    rig.service._importer._progress_interval = 0  # every copying event, so the pull lands on the second file
+    rig.service.start()
+    _plug(rig, first, loop_sticks)
+    name = first.partition_name
+    wait_for(lambda: "removed" in rig.states(name), "the removal")
+    complete = rig.bus.of_type(LibraryScanComplete)[-1]
+    assert complete.status == "aborted"
+    assert rig.bus.of_type(ImportState)[-1].state == "aborted"
+    assert rig.states(name)[-1] == "removed" and "safe-to-remove" not in rig.states(name)
+    tracks = rig.store.list_tracks()
+    assert len(tracks) == 1 == complete.added  # the file finished before the pull, nothing else
+    for track in tracks:
+        assert hashlib.sha256(Path(track.path).read_bytes()).hexdigest()[:32] == track.content_hash
+    assert not list(rig.music.rglob("*.part")) and len([p for p in rig.music.rglob("*") if p.is_file()]) == 1
+    assert not os.path.ismount(rig.mount_root / name)
+    # The next stick imports as if nothing happened.
+    second = _stick(tmp_path, "next", media_cache, count=2)
+    _plug(rig, second, loop_sticks)
+    wait_for(lambda: "safe-to-remove" in rig.states(second.partition_name), "the next stick")
+    assert rig.bus.of_type(LibraryScanComplete)[-1].status == "completed"
+    assert sorted(t.title for t in rig.store.list_tracks()) == ["next 0", "next 1", "pulled 0"]
+
+
+def test_play_from_stick_keeps_it_mounted_until_ejected(
+    tmp_path: Path, media_cache: Path, rig: Rig, loop_sticks: list[LoopStick]
+) -> None:
+    rig.mode = "play-from-stick"
+    stick = _stick(tmp_path, "live", media_cache, count=2)
+    rig.service.start()
+    _plug(rig, stick, loop_sticks)
+    name = stick.partition_name
+    wait_for(lambda: rig.states(name).count("mounted") == 2, "mounted after the scan")
+    tracks = rig.store.list_tracks()
+    assert len(tracks) == 2 and all(t.path.startswith(str(rig.mount_root / name)) for t in tracks)
+    assert not rig.music.exists()  # nothing copied
+    rig.service.eject()
+    wait_for(lambda: "safe-to-remove" in rig.states(name), "safe-to-remove after eject")
+    assert rig.store.count_tracks() == 0  # no row points at a stick that is gone
+    assert not os.path.ismount(rig.mount_root / name)
+
+
+def test_the_mount_helper_checks_requests_and_mounts_read_only(
+    tmp_path: Path, media_cache: Path, udevd: None, loop_sticks: list[LoopStick]
+) -> None:
+    """The privileged helper's protocol over a real Unix socket, mounting with fusefat in place of mount(8)."""
+    stick = _stick(tmp_path, "helper", media_cache, count=1)
+    loop_sticks.append(stick)
+    stick.attach()
+    stick.plug()
+    root = tmp_path / "mnt"
+    mounter = FuseFatMounter(root)
+    name = stick.partition_name
+
+    def loop_rule(props: Mapping[str, str]) -> bool:
+        return props.get("DEVNAME") == stick.partition and props.get("ID_FS_TYPE") == "vfat"
+
+    def lookup(dev: str) -> Mapping[str, str] | None:
+        deadline = time.monotonic() + 10
+        while True:  # udev may still be probing the new partition
+            props = udev_properties(dev)
+            if props is None or props.get("ID_FS_TYPE") or time.monotonic() > deadline:
+                return props
+            time.sleep(0.1)
+
+    sock_path = tmp_path / "helper.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    server.listen()
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            with conn:
+                line = conn.makefile("r").readline(256)
+                answer = handle_request(line, mounter, mount_root=root, lookup=lookup, rule=loop_rule)
+                conn.sendall((answer + "\n").encode())
+
+    threading.Thread(target=serve, daemon=True).start()
+    client = HelperMounter(sock_path, timeout=30)
+    device = StickDevice(name=name, devnode=stick.partition, fs_type="vfat")
+    try:
+        mount_path = client.mount(device)
+        assert mount_path == root / name and os.path.ismount(mount_path)
+        assert (mount_path / "Music" / "helper0.flac").is_file()
+        with pytest.raises(OSError):
+            (mount_path / "new.txt").write_bytes(b"x")  # read-only
+        client.unmount(device, mount_path)
+        assert not os.path.ismount(mount_path)
+        # What a confused or hostile client might send:
+        assert handle_request("mount ../../etc", mounter, mount_root=root).startswith("error")
+        assert handle_request("mount sda1 now", mounter, mount_root=root).startswith("error")
+        assert handle_request("format " + name, mounter, mount_root=root).startswith("error")
+        assert handle_request("mount " + name, mounter, mount_root=root, lookup=lookup).startswith("error")  # not USB
+        with pytest.raises(Exception, match="not a kernel partition name"):
+            client.mount(StickDevice(name="../x", devnode="/dev/x"))
+    finally:
+        server.close()
+        unmount_all_under(root)
