@@ -467,7 +467,10 @@ def read_chunk(read: ReadFunction, requests: Sequence[TagRequest], covers_dir: s
 def _limit_worker_memory(max_bytes: int) -> None:
     """Pool initializer: an address-space cap turns a parser's memory blow-up into a MemoryError."""
     if max_bytes > 0:
-        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+        try:
+            resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+        except (OSError, ValueError) as exc:  # a seccomp filter without setrlimit: read on, unguarded
+            log.warning("cannot cap tag reader memory: %s", exc)
 
 
 class ProcessTagReader:
