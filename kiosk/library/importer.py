@@ -9,6 +9,7 @@ missing or half-copied file. Nothing is ever written to the stick: it is only op
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import logging
 import os
@@ -36,6 +37,7 @@ COPY_CHUNK = 1024 * 1024
 #: Room left free on the library disk after an import (the database and logs need some too).
 DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024
 MAX_COMPONENT_BYTES = 120
+TEMP_PREFIX = ".import-"
 _FORBIDDEN = str.maketrans({c: "_" for c in '/\\:*?"<>|'})
 
 
@@ -84,19 +86,21 @@ class PlannedCopy:
     destination: Path
 
 
-def copy_verified(
-    source: str, destination: Path, expected_hash: str, cancelled: Callable[[], bool], chunk: int = COPY_CHUNK
-) -> os.stat_result:
-    """Copies to a temp file beside ``destination``, checks the hash, fsyncs and renames.
+def copy_to_temp(
+    source: str, folder: Path, expected_hash: str, cancelled: Callable[[], bool], chunk: int = COPY_CHUNK
+) -> Path:
+    """Copies ``source`` into a new temp file in ``folder``, hashing as it goes; returns the temp path.
 
     Raises ``SourceGone`` on a read error or a cancel, ``DiskFull`` on ENOSPC/EDQUOT, ``ValueError`` when
-    the content differs from what was scanned. The temp file never outlives a failure.
+    the content differs from what was scanned. The temp file never outlives a failure. Not yet durable:
+    see ``copy_verified`` for one file, ``StickImporter`` for a batch made durable with one sync.
     """
-    tmp = destination.parent / f".import-{uuid.uuid4().hex}.part"
+    tmp = folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}.part"
     try:
         src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise SourceGone(f"cannot open: {exc.strerror or exc}") from exc
+    done = False
     try:
         if not stat.S_ISREG(os.fstat(src_fd).st_mode):
             raise ValueError("not a regular file")
@@ -116,17 +120,53 @@ def copy_verified(
                     break
                 digest.update(view[:n])
                 _write_all(dst_fd, view[:n])
-            _fsync(dst_fd)
         finally:
             os.close(dst_fd)
         if content_hash_of(digest) != expected_hash:
             raise ValueError("the file changed between scan and copy")
-        os.rename(tmp, destination)
-        return os.stat(destination)
+        done = True
+        return tmp
     finally:
         os.close(src_fd)
-        if tmp.exists():
-            tmp.unlink()
+        if not done:
+            tmp.unlink(missing_ok=True)
+
+
+def copy_verified(
+    source: str, destination: Path, expected_hash: str, cancelled: Callable[[], bool], chunk: int = COPY_CHUNK
+) -> os.stat_result:
+    """One file, durably: copy to a temp file, check the hash, fsync, rename, fsync the folder."""
+    tmp = copy_to_temp(source, destination.parent, expected_hash, cancelled, chunk)
+    try:
+        fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            _fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, destination)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(destination.parent)
+    return os.stat(destination)
+
+
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def sync_filesystem(path: Path) -> None:
+    """syncfs(2) on the file system holding ``path``: a batch of files durable with one journal commit."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        syncfs = getattr(_libc, "syncfs", None)
+        if syncfs is None:
+            os.sync()
+        elif syncfs(fd) != 0:
+            code = ctypes.get_errno()
+            if code in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFull("the library disk is full")
+            raise OSError(code, os.strerror(code), str(path))
+    finally:
+        os.close(fd)
 
 
 def _write_all(fd: int, data: memoryview) -> None:
@@ -167,14 +207,15 @@ class StickImporter:
         reader: TagReader,
         music_dir: Path,
         *,
-        batch_size: int = 50,
+        batch_size: int = 100,
+        batch_bytes: int = 256 * 1024 * 1024,
         reserve_bytes: int = DEFAULT_RESERVE_BYTES,
         progress_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store, self._bus, self._reader = store, bus, reader
         self._music_dir = Path(music_dir)
-        self._batch_size, self._reserve = batch_size, reserve_bytes
+        self._batch_size, self._batch_bytes, self._reserve = batch_size, batch_bytes, reserve_bytes
         self._progress_interval, self._clock = progress_interval, clock
 
     def import_from(
@@ -238,44 +279,58 @@ class StickImporter:
                 tally.error(root_str, message)
                 return stop("failed", message)
             tally.status = "importing"
-            batch: list[TrackInfo] = []
-            dirty_dirs: set[Path] = set()
+            if self._music_dir.is_dir():
+                sweep_temp_files(self._music_dir)
+            pending: list[tuple[PlannedCopy, Path]] = []
+            pending_bytes = 0
             outcome, message = "completed", ""
-            for planned in plan:
-                tally.current_path = planned.info.path
-                job.report()
-                import_events.offer(import_state("copying", planned.info.path))
-                try:
-                    _make_dirs(planned.destination.parent, dirty_dirs)
-                    st = copy_verified(planned.info.path, planned.destination, planned.info.content_hash, job.cancelled)
-                except SourceGone as exc:
-                    if job.cancelled() or not alive():
-                        outcome, message = "aborted", "the stick was removed" if not alive() else "import stopped"
-                        break
-                    tally.error(planned.info.path, str(exc))
-                    continue
-                except DiskFull as exc:
-                    outcome, message = "failed", str(exc)
-                    tally.error(planned.info.path, message)
-                    break
-                except ValueError as exc:
-                    tally.error(planned.info.path, str(exc))
-                    continue
-                except OSError as exc:
-                    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                        outcome, message = "failed", "the library disk is full"
+            try:
+                for planned in plan:
+                    tally.current_path = planned.info.path
+                    job.report()
+                    import_events.offer(import_state("copying", planned.info.path))
+                    try:
+                        _make_dirs(planned.destination.parent)
+                        tmp = copy_to_temp(
+                            planned.info.path, planned.destination.parent, planned.info.content_hash, job.cancelled
+                        )
+                    except SourceGone as exc:
+                        if job.cancelled() or not alive():
+                            outcome = "aborted"
+                            message = "the stick was removed" if not alive() else "import stopped"
+                            break
+                        tally.error(planned.info.path, str(exc))
+                        continue
+                    except DiskFull as exc:
+                        outcome, message = "failed", str(exc)
                         tally.error(planned.info.path, message)
                         break
-                    tally.error(planned.info.path, f"copy failed: {exc.strerror or exc}")
-                    continue
-                files_done += 1
-                bytes_done += st.st_size
-                dirty_dirs.add(planned.destination.parent)
-                batch.append(self._library_info(planned, st, root_str))
-                if len(batch) >= self._batch_size:
-                    self._commit(batch, dirty_dirs, tally)
-                    batch, dirty_dirs = [], set()
-            self._commit(batch, dirty_dirs, tally)
+                    except ValueError as exc:
+                        tally.error(planned.info.path, str(exc))
+                        continue
+                    except OSError as exc:
+                        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                            outcome, message = "failed", "the library disk is full"
+                            tally.error(planned.info.path, message)
+                            break
+                        tally.error(planned.info.path, f"copy failed: {exc.strerror or exc}")
+                        continue
+                    files_done += 1
+                    bytes_done += planned.info.file_size
+                    pending.append((planned, tmp))
+                    pending_bytes += planned.info.file_size
+                    if len(pending) >= self._batch_size or pending_bytes >= self._batch_bytes:
+                        self._settle(pending, root_str, tally)
+                        pending, pending_bytes = [], 0
+                try:
+                    self._settle(pending, root_str, tally)  # whole copies made before a stop count too
+                except DiskFull as exc:
+                    outcome, message = "failed", str(exc)
+                    tally.error(root_str, message)
+                pending = []
+            finally:
+                for _, tmp in pending:
+                    tmp.unlink(missing_ok=True)
             return stop(outcome, message)
         except Exception as exc:
             log.exception("import from %s failed", root_str)
@@ -303,25 +358,40 @@ class StickImporter:
             source_path=clean_text(source, 1024),
         )
 
-    def _commit(self, batch: list[TrackInfo], dirty_dirs: set[Path], tally: ScanTally) -> None:
-        """Folders fsynced first, so every committed row names a file that survives a power cut."""
-        if not batch:
+    def _settle(self, pending: list[tuple[PlannedCopy, Path]], root: str, tally: ScanTally) -> None:
+        """Makes a batch of whole temp copies durable, renames them into place, then commits their rows.
+
+        Two syncfs calls per batch (data, then the renames) instead of two fsyncs per file; a power cut
+        before the second leaves at most temp files, which the next import sweeps away.
+        """
+        if not pending:
             return
-        for folder in dirty_dirs:
-            fsync_dir(folder)
-        self._store.add_tracks(batch)
-        tally.added += len(batch)
+        try:
+            sync_filesystem(self._music_dir)
+        except DiskFull:
+            for _, tmp in pending:
+                tmp.unlink(missing_ok=True)
+            raise
+        infos = []
+        for planned, tmp in pending:
+            os.rename(tmp, planned.destination)
+            infos.append(self._library_info(planned, os.stat(planned.destination), root))
+        sync_filesystem(self._music_dir)
+        self._store.add_tracks(infos)
+        tally.added += len(infos)
 
 
-def _make_dirs(folder: Path, dirty_dirs: set[Path]) -> None:
-    """Creates missing folders; their parents join ``dirty_dirs`` so the new entries get fsynced too."""
-    missing = []
-    while not folder.is_dir():
-        missing.append(folder)
-        folder = folder.parent
-    for new in reversed(missing):
-        new.mkdir(exist_ok=True)
-        dirty_dirs.add(new.parent)
+def _make_dirs(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)  # made durable by the batch's syncfs
+
+
+def sweep_temp_files(music_dir: Path) -> int:
+    """Removes temp copies a power cut left behind; returns how many."""
+    count = 0
+    for path in music_dir.rglob(f"{TEMP_PREFIX}*.part"):
+        path.unlink(missing_ok=True)
+        count += 1
+    return count
 
 
 def _stat_ok(path: str) -> bool:

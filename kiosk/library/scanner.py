@@ -239,11 +239,18 @@ class ScanJob:
         job_id = job_id or uuid.uuid4().hex[:12]
         self.tally = ScanTally(job_id=job_id, root=root.rstrip(os.sep) + os.sep, started=clock())
         self._throttle: Throttle[LibraryScanProgress] = Throttle(bus.publish, progress_interval, clock)
+        self._interval, self._quiet_until = progress_interval, float("-inf")
 
     def cancelled(self) -> bool:
         return self.cancel.is_set()
 
     def report(self) -> None:
+        # Building the event costs more than a tag result; skip it while the throttle would hold it anyway
+        # (``finish`` always sends the final state).
+        now = self.clock()
+        if now < self._quiet_until:
+            return
+        self._quiet_until = now + self._interval
         self._throttle.offer(self.tally.progress())
 
     def finish(self, status: ScanStatus) -> LibraryScanComplete:

@@ -15,13 +15,14 @@ import logging
 import math
 import multiprocessing
 import os
+import queue
 import re
 import resource
 import stat
 import struct
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any
@@ -531,32 +532,41 @@ class ProcessTagReader:
         if not requests:
             return
         pending: dict[Future[list[TagResult]], list[TagRequest]] = {}
+        finished: queue.SimpleQueue[Future[list[TagResult]]] = queue.SimpleQueue()
+
+        def submit(chunk: list[TagRequest]) -> None:
+            future = self._submit(chunk)
+            pending[future] = chunk
+            future.add_done_callback(finished.put)  # one callback per chunk: no polling over all futures
+
         for chunk in self._chunks(requests):
-            pending[self._submit(chunk)] = chunk
+            submit(chunk)
         try:
             while pending:
                 if cancelled():
                     return
-                done, _ = wait(list(pending), timeout=0.2, return_when=FIRST_COMPLETED)
-                for future in done:
-                    chunk = pending.pop(future)
-                    try:
-                        yield from future.result()
-                        continue
-                    except FutureTimeout:
-                        reason = "tag reading timed out"
-                    except ProcessExpired as exc:
-                        reason = f"tag reader crashed (exit code {exc.exitcode})"
-                    except MemoryError:
-                        reason = "tag parser ran out of memory"
-                    except Exception as exc:
-                        reason = f"tag reader failed ({type(exc).__name__})"
-                    if len(chunk) == 1:
-                        yield TagResult(chunk[0].path, error=reason)
-                    else:  # find the culprit: retry each file of the chunk alone
-                        log.info("a chunk of %d files failed (%s); retrying them one by one", len(chunk), reason)
-                        for request in chunk:
-                            pending[self._submit([request])] = [request]
+                try:
+                    future = finished.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                chunk = pending.pop(future)
+                try:
+                    yield from future.result()
+                    continue
+                except FutureTimeout:
+                    reason = "tag reading timed out"
+                except ProcessExpired as exc:
+                    reason = f"tag reader crashed (exit code {exc.exitcode})"
+                except MemoryError:
+                    reason = "tag parser ran out of memory"
+                except Exception as exc:
+                    reason = f"tag reader failed ({type(exc).__name__})"
+                if len(chunk) == 1:
+                    yield TagResult(chunk[0].path, error=reason)
+                else:  # find the culprit: retry each file of the chunk alone
+                    log.info("a chunk of %d files failed (%s); retrying them one by one", len(chunk), reason)
+                    for request in chunk:
+                        submit([request])
         finally:
             for future in pending:
                 future.cancel()
