@@ -189,9 +189,12 @@ def check_database_file(path: Path) -> None:
         )
     # The header holds both numbers (offsets 60 and 68): a refusal needs no SQLite connection at all.
     _refuse_foreign_or_newer(path, int.from_bytes(header[60:64], "big"), int.from_bytes(header[68:72], "big"))
+    # A WAL file (header byte 18 is 2) may be in use by another process right now, so it is read with
+    # locks. A rollback-journal file (not ours yet, or a stranger's) is read as immutable: no locks and no
+    # -wal/-shm files appear next to a file that may be refused.
+    mode = "mode=ro" if header[18] == 2 else "mode=ro&immutable=1"
     try:
-        # immutable: no locks, no -wal/-shm files created next to a file that may be refused.
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?{mode}", uri=True)
         try:
             user_version = conn.execute("PRAGMA user_version").fetchone()[0]
             application_id = conn.execute("PRAGMA application_id").fetchone()[0]

@@ -217,6 +217,35 @@ def test_concurrent_writers_from_threads_and_two_store_instances(db_path: Path) 
         second.close()
 
 
+def test_opening_while_another_store_writes_and_checkpoints(db_path: Path) -> None:
+    # Like the jukebox starting while a scan from the command line is adding tracks to the same file.
+    writer = SqlLibraryStore.open(db_path, RecordingBus())
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def keep_writing() -> None:
+        n = 0
+        try:
+            while not stop.is_set():
+                writer.add_tracks([track_info(100_000 + n + i) for i in range(200)])  # checkpoints as the WAL grows
+                n += 200
+        except BaseException as exc:  # every failure is reported by the assertion below
+            errors.append(exc)
+
+    thread = threading.Thread(target=keep_writing)
+    thread.start()
+    try:
+        for _ in range(15):
+            reader = SqlLibraryStore.open(db_path, RecordingBus())
+            assert reader.count_tracks() >= 0
+            reader.close()
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+        writer.close()
+    assert errors == []
+
+
 # --- files that must be refused, untouched ---------------------------------------------------------
 
 
