@@ -160,7 +160,6 @@ APT_INSTALL=(apt-get install -y --no-install-recommends -o Dpkg::Options::=--for
 
 # --- Packages -----------------------------------------------------------------------------------
 packages=("${RUNTIME_PACKAGES[@]}")
-[ -n "$WHEELHOUSE" ] || packages+=("${BUILD_PACKAGES[@]}")
 [ "$READ_ONLY_ROOT" -eq 0 ] || packages+=(overlayroot)
 if [ -n "$DATA_LABEL" ]; then packages+=(cloud-guest-utils e2fsprogs); fi
 if [ "$APT_UPDATE" -eq 1 ]; then
@@ -169,6 +168,17 @@ if [ "$APT_UPDATE" -eq 1 ]; then
 fi
 step "installing ${packages[*]}"
 "${APT_INSTALL[@]}" -qq "${packages[@]}"
+
+# The compiler is for pyalsaaudio only. Whatever this step adds is removed again after pip, and only
+# that: a compiler the owner had installed before stays.
+installed_packages() { dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 == "ii" {print $2}' | sort; }
+build_added=()
+if [ -z "$WHEELHOUSE" ]; then
+    before=$(installed_packages)
+    step "installing the compiler for pyalsaaudio: ${BUILD_PACKAGES[*]}"
+    "${APT_INSTALL[@]}" -qq "${BUILD_PACKAGES[@]}"
+    mapfile -t build_added < <(comm -13 <(echo "$before") <(installed_packages))
+fi
 
 # --- The kiosk user -------------------------------------------------------------------------------
 for group in "${KIOSK_GROUPS[@]}"; do
@@ -193,9 +203,9 @@ pip_args=(--disable-pip-version-check --no-input --no-cache-dir)
 # The same version again (a rebuilt checkout) is otherwise "already satisfied".
 "$VENV/bin/pip" install "${pip_args[@]}" --force-reinstall --no-deps "$APP"
 "$VENV/bin/kiosk" --version
-if [ -z "$WHEELHOUSE" ]; then
-    step "removing the compilers again"
-    apt-get purge -y -qq --autoremove "${BUILD_PACKAGES[@]}" >/dev/null
+if [ "${#build_added[@]}" -gt 0 ]; then
+    step "removing what the compiler step added: ${build_added[*]}"
+    apt-get purge -y -qq "${build_added[@]}" >/dev/null
 fi
 if [ -f "$REPO/hardware/README.md" ]; then
     install -D -m 0644 "$REPO/hardware/README.md" /opt/kiosk/share/doc/hardware.md

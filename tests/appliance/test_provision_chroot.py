@@ -14,6 +14,7 @@ are the dependency wheels, keyed by the pinned versions; a warm run takes a few 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -33,6 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("KIOSK_TEST_CACHE", "/var/cache/kiosk-tests"))
 SUITE = "bookworm"
 BASE_TARBALL = CACHE / f"debian-{SUITE}-minbase.tar.gz"
+HOST_CA_NAME = "host-ca-certificates.crt"
 KIOSK_GROUPS = {"audio", "video", "render", "input", "gpio"}
 PI_CMDLINE = "console=serial0,115200 console=tty1 root=PARTUUID=abcd-02 rootfstype=ext4 fsck.repair=yes rootwait\n"
 PI_CONFIG = "# Raspberry Pi OS config.txt\ndtparam=audio=on\ncamera_auto_detect=1\ndtoverlay=vc4-kms-v3d\n[all]\n"
@@ -143,31 +145,33 @@ class Chroot:
     def __call__(self, *cmd: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8",
                "HOME": "/root", "DEBIAN_FRONTEND": "noninteractive"}
+        if (self.root / "etc" / "ssl" / HOST_CA_NAME).is_file():
+            env["PIP_CERT"] = f"/etc/ssl/{HOST_CA_NAME}"
         return run(["chroot", str(self.root), *cmd], timeout=timeout, env=env)
 
 
-@pytest.fixture(scope="module")
-def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Chroot, str, str]]:
+@contextlib.contextmanager
+def fresh_chroot(tmp_path_factory: pytest.TempPathFactory, name: str) -> Iterator[Chroot]:
+    """A new bookworm tree with this checkout in /opt/src/jukebox and Pi-like boot files, mounted."""
     if os.geteuid() != 0:
         skip_or_fail("needs root for debootstrap, chroot and mounts")
     for tool in ("debootstrap", "chroot", "tar", "mount"):
         if shutil.which(tool) is None:
             skip_or_fail(f"{tool} is missing (apt-get install debootstrap)")
-    if sys.version_info[:2] != (3, 11):
-        skip_or_fail("the host wheels must match Debian bookworm's Python 3.11")
-    work = tmp_path_factory.mktemp("provision")
-    root = work / "root"
+    root = tmp_path_factory.mktemp(name) / "root"
     root.mkdir()
     try:
         run(["tar", "-C", str(root), "--numeric-owner", "-xzpf", str(base_tarball())], timeout=300)
-        wheels = root / "tmp" / "wheels"
-        shutil.copytree(dependency_wheels(), wheels)
-        wheel = app_wheel(wheels)
         shutil.copytree(
             REPO, root / "opt" / "src" / "jukebox",
             ignore=shutil.ignore_patterns(".git", "__pycache__", ".*_cache", "*.egg-info", "build", "dist"),
         )
         shutil.copy2("/etc/resolv.conf", root / "etc" / "resolv.conf")
+        # The host's trusted certificates too: where the network re-signs TLS, pip inside must trust the same.
+        host_ca = Path(os.environ.get("PIP_CERT") or "/etc/ssl/certs/ca-certificates.crt")
+        if host_ca.is_file():
+            (root / "etc" / "ssl").mkdir(exist_ok=True)
+            shutil.copy2(host_ca, root / "etc" / "ssl" / HOST_CA_NAME)
         # As in any chroot: packages must not try to start services.
         policy = root / "usr" / "sbin" / "policy-rc.d"
         policy.write_text("#!/bin/sh\nexit 101\n")
@@ -177,17 +181,29 @@ def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Chro
         (boot / "cmdline.txt").write_text(PI_CMDLINE)
         (boot / "config.txt").write_text(PI_CONFIG)
         with Chroot(root) as chroot:
-            args = ("/opt/src/jukebox/image/provision.sh", "--app", f"/tmp/wheels/{wheel.name}",
-                    "--wheelhouse", "/tmp/wheels", "--data-label", "KIOSKDATA", "--read-only-root",
-                    "--alsa-card", "sndrpihifiberry")
-            first = chroot(*args).stdout
-            # The owner edits the config; a second run (an update) must keep it and not duplicate edits.
-            config = root / "etc" / "kiosk" / "config.toml"
-            config.write_text(config.read_text() + "\n# owner's change\n")
-            second = chroot(*args, "--no-apt-update").stdout
-            yield chroot, first, second
+            yield chroot
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def provisioned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Chroot, str, str]]:
+    """The image's way: the app wheel and its dependencies from a wheelhouse, data partition, read-only root."""
+    if sys.version_info[:2] != (3, 11):
+        skip_or_fail("the host wheels must match Debian bookworm's Python 3.11")
+    with fresh_chroot(tmp_path_factory, "provision") as chroot:
+        wheels = chroot.root / "tmp" / "wheels"
+        shutil.copytree(dependency_wheels(), wheels)
+        wheel = app_wheel(wheels)
+        args = ("/opt/src/jukebox/image/provision.sh", "--app", f"/tmp/wheels/{wheel.name}",
+                "--wheelhouse", "/tmp/wheels", "--data-label", "KIOSKDATA", "--read-only-root",
+                "--alsa-card", "sndrpihifiberry")
+        first = chroot(*args).stdout
+        # The owner edits the config; a second run (an update) must keep it and not duplicate edits.
+        config = chroot.root / "etc" / "kiosk" / "config.toml"
+        config.write_text(config.read_text() + "\n# owner's change\n")
+        second = chroot(*args, "--no-apt-update").stdout
+        yield chroot, first, second
 
 
 def test_kiosk_user_has_exactly_its_groups(provisioned: tuple[Chroot, str, str]) -> None:
@@ -293,3 +309,22 @@ def test_no_compiler_left_behind(provisioned: tuple[Chroot, str, str]) -> None:
     """With a wheelhouse the appliance never gets gcc; the image stays lean."""
     chroot, _, _ = provisioned
     assert not (chroot.root / "usr/bin/gcc").exists()
+
+
+def test_one_command_install_from_the_checkout_compiles_and_cleans_up(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The install-on-an-existing-Pi way: `sudo image/provision.sh` from a checkout, pip from PyPI, pyalsaaudio
+    compiled. Afterwards the compiler packages it added are gone, the owner's own gcc (there before) stays,
+    and the compiled module still loads."""
+    with fresh_chroot(tmp_path_factory, "one-command") as chroot:
+        chroot("apt-get", "update", "-qq")
+        chroot("apt-get", "install", "-y", "-qq", "--no-install-recommends", "gcc")  # the owner's compiler
+        out = chroot("/opt/src/jukebox/image/provision.sh", "--no-apt-update", timeout=900).stdout
+        assert "removing what the compiler step added:" in out
+        assert chroot("/opt/kiosk/venv/bin/kiosk", "--version").stdout.strip() == f"kiosk {__version__}"
+        chroot("/opt/kiosk/venv/bin/python", "-c", "import alsaaudio")
+        installed = set(chroot("dpkg-query", "-W", "-f", "${db:Status-Abbrev} ${Package}\\n").stdout.splitlines())
+        assert "ii  gcc" in installed
+        assert "ii  python3-dev" not in installed and "ii  libasound2-dev" not in installed
+        assert "ii  libasound2" in installed  # the run-time library the module links to stays
