@@ -295,9 +295,21 @@ def _source_alive(stick: _Stick) -> Callable[[], bool]:
     return alive
 
 
+class NoMounter:
+    """``[usb] mount_helper = "none"``: sticks are noticed and reported, never mounted."""
+
+    def mount(self, device: StickDevice) -> Path:
+        raise DeviceError("mounting sticks is switched off ([usb] mount_helper = none)")
+
+    def unmount(self, device: StickDevice, mount_path: Path, *, lazy: bool = False) -> None:
+        return None
+
+
 def build_mounter(config: Any) -> Mounter:
-    """From ``[usb] mount_helper``: 'systemd' (the privileged helper's socket), 'fusefat' or 'kernel'."""
+    """From ``[usb] mount_helper``: 'systemd' (the privileged helper's socket), 'fusefat', 'kernel' or 'none'."""
     helper = config.usb.mount_helper
+    if helper == "none":
+        return NoMounter()
     root = Path(config.usb.mount_root)
     if helper == "fusefat":
         return FuseFatMounter(root)
@@ -305,7 +317,7 @@ def build_mounter(config: Any) -> Mounter:
         return KernelMounter(root)
     if helper == "systemd":
         return HelperMounter()
-    raise DeviceError(f"[usb] mount_helper {helper!r} is not one of systemd, fusefat, kernel")
+    raise DeviceError(f"[usb] mount_helper {helper!r} is not one of systemd, fusefat, kernel, none")
 
 
 def build_stick_service(config: Any, bus: EventBus, jukebox: Any, store: LibraryStore) -> StickService:

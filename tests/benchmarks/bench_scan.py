@@ -137,6 +137,27 @@ class WorkerMemory:
         return self.peak_kb
 
 
+def _same_work_loop(files: list[str]) -> float:
+    """What each worker does per file (whole-file read, hash, tags, cleaning), in one process."""
+    from kiosk.core.ports.usb import TagRequest
+    from kiosk.library.tags import read_track
+
+    requests = [TagRequest(f, os.path.getsize(f), 0) for f in files]
+    started = time.perf_counter()
+    for request in requests:
+        read_track(request, None)
+    return time.perf_counter() - started
+
+
+def _best(best: dict[str, float], new: dict[str, float], keys: tuple[str, ...]) -> dict[str, float]:
+    merged = dict(new) if not best else dict(best)
+    for key in keys:
+        merged[key] = min(best.get(key, float("inf")), new[key])
+    for key in ("rss_self_mb", "rss_workers_mb"):
+        merged[key] = max(best.get(key, 0.0), new.get(key, 0.0))
+    return merged
+
+
 def _child(argv: list[str]) -> int:
     """In a fresh process: a scan (or import) with a fresh database; prints timings and peak memory."""
     from kiosk.core.bus import EventBus
@@ -196,6 +217,7 @@ def _run_child(mode: str, root: Path, work: Path) -> dict[str, float]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_scan")
     parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the best one counts")
     parser.add_argument("--child", nargs=3, default=None)
     args = parser.parse_args(argv)
     if args.child:
@@ -204,16 +226,25 @@ def main(argv: list[str]) -> int:
     files = _files(music)
     size_mb = sum(os.path.getsize(f) for f in files) / 1e6
     _bare_loop(files[:2000])  # warm the page cache for everyone
-    bare_s = _bare_loop(files)
-    with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
-        work = Path(tmp)
-        (work / "scan").mkdir()
-        scan = _run_child("scan", music, work / "scan")
-        (work / "import").mkdir()
-        imported = _run_child("import", music, work / "import")
-        started = time.perf_counter()
-        subprocess.run(["cp", "-r", str(music), str(work / "cp-copy")], check=True)
-        cp_s = time.perf_counter() - started
+    # The machine may be shared: every measurement runs --repeat times, interleaved, and the best counts.
+    bare_s = same_work_s = cp_s = float("inf")
+    scan: dict[str, float] = {}
+    imported: dict[str, float] = {}
+    for round_no in range(args.repeat):
+        bare_s = min(bare_s, _bare_loop(files))
+        same_work_s = min(same_work_s, _same_work_loop(files))
+        with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
+            work = Path(tmp)
+            (work / "scan").mkdir()
+            result = _run_child("scan", music, work / "scan")
+            scan = _best(scan, result, ("scan_s", "rescan_s"))
+            (work / "import").mkdir()
+            result = _run_child("import", music, work / "import")
+            imported = _best(imported, result, ("copy_s", "import_s"))
+            started = time.perf_counter()
+            subprocess.run(["cp", "-r", str(music), str(work / "cp-copy")], check=True)
+            cp_s = min(cp_s, time.perf_counter() - started)
+        print(f"(round {round_no + 1} of {args.repeat} done)", file=sys.stderr)
     n = len(files)
     print(f"{n} files, {size_mb:.0f} MB, formats {', '.join(SEED_FORMATS)}; {os.cpu_count()} cores")
     print(f"scan: {scan['added']} added, {scan['errors']} errors; rescan skipped {scan['rescan_skipped']}")
@@ -224,6 +255,10 @@ def main(argv: list[str]) -> int:
     print(
         f"| initial scan, files/s (vs bare single-process mutagen.File loop) | {n / scan['scan_s']:,.0f} "
         f"| {n / bare_s:,.0f} | {bare_s / scan['scan_s']:.2f}x | 1.5x |"
+    )
+    print(
+        f"| initial scan, files/s (vs the same work, read_track, in one process) | {n / scan['scan_s']:,.0f} "
+        f"| {n / same_work_s:,.0f} | {same_work_s / scan['scan_s']:.2f}x | |"
     )
     print(f"| no-change rescan, files/s | {n / scan['rescan_s']:,.0f} | | | 50,000+ |")
     print(
