@@ -22,7 +22,8 @@ Usage: provision.sh [options]
   --data-label LABEL  mount the ext4 file system labelled LABEL at /var/lib/kiosk (the image's data
                       partition) and grow it to fill the card on first boot
   --read-only-root    keep the root file system read-only under a RAM overlay (overlayroot; the data
-                      partition stays writable). Takes effect after a reboot.
+                      partition stays writable). Needs a data partition (--data-label, or an fstab
+                      line for /var/lib/kiosk). Takes effect after a reboot.
   --boot-dir DIR      where cmdline.txt and config.txt live (default: /boot/firmware when present;
                       "none" leaves them alone)
   --boot-only DIR     only edit cmdline.txt and config.txt in DIR, then stop (the image build uses this
@@ -139,6 +140,14 @@ if [ "$BOOT_ONLY" -eq 1 ]; then
     exit 0
 fi
 
+# A read-only root keeps everything written under / in RAM: without its own partition the library
+# would be gone after every reboot.
+if [ "$READ_ONLY_ROOT" -eq 1 ] && [ -z "$DATA_LABEL" ] && ! grep -qE "^[^#]\S*\s+$DATA_DIR\s" /etc/fstab 2>/dev/null; then
+    echo "provision.sh: --read-only-root needs a data partition for $DATA_DIR (--data-label LABEL," \
+        "or an /etc/fstab line for it); otherwise the library would live in RAM and vanish at each reboot" >&2
+    exit 2
+fi
+
 [ "$(id -u)" -eq 0 ] || die "run as root (sudo $0)"
 [ -z "$WHEELHOUSE" ] || [ -d "$WHEELHOUSE" ] || die "wheelhouse $WHEELHOUSE is not a folder"
 if [ "$BOOT_DIR" = none ]; then
@@ -153,6 +162,10 @@ fi
 LIVE=0
 if [ -d /run/systemd/system ] && ! systemd-detect-virt --quiet --chroot 2>/dev/null; then
     LIVE=1
+fi
+# On a running Pi the labelled partition must exist now, or the next boot would wait for it in vain.
+if [ "$LIVE" -eq 1 ] && [ -n "$DATA_LABEL" ] && ! blkid -L "$DATA_LABEL" >/dev/null 2>&1; then
+    die "no partition labelled $DATA_LABEL (make one: mkfs.ext4 -L $DATA_LABEL /dev/...); nothing was changed"
 fi
 
 export DEBIAN_FRONTEND=noninteractive

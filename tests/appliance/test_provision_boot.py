@@ -82,3 +82,12 @@ def test_unknown_option_is_refused_before_anything_changes(boot: Path) -> None:
     result = subprocess.run(["bash", str(PROVISION), "--frobnicate"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "unknown option --frobnicate" in result.stderr
     assert (boot / "cmdline.txt").read_text() == PI_CMDLINE
+
+
+def test_read_only_root_without_a_data_partition_is_refused(tmp_path: Path) -> None:
+    """--read-only-root alone would keep the library in RAM; the script stops before changing anything."""
+    result = subprocess.run(["bash", str(PROVISION), "--read-only-root", "--boot-dir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "--read-only-root needs a data partition" in result.stderr
+    assert list(tmp_path.iterdir()) == []
