@@ -48,7 +48,6 @@ Builder.load_string(
 <IconButton>:
     font_name: r'{theme.icon_font()}'
     shorten: False
-    text_size: None, None
     font_size: sp({theme.HEADLINE})
 
 <Panel>:

@@ -23,10 +23,20 @@ from tests.ui.conftest import track_infos
 def test_library_updated_from_a_worker_updates_the_song_list(make_ui) -> None:
     ui = make_ui(tracks=20)
     ui.root.go_to("library")
-    ui.wait_until(lambda: len(ui.root.library.songs.data) == 20, what="20 songs listed")
-    ui.from_worker(lambda: ui.store.add_tracks(track_infos(5, start=500)))
-    ui.wait_until(lambda: len(ui.root.library.songs.data) == 25, what="25 songs after the worker added 5")
-    assert ui.root.library.tab_buttons["songs"].text == "Songs (25)"
+    library = ui.root.library
+
+    def first_rows():
+        return [row.title.text for block in library.song_blocks() if block.block == 0 for row in block.rows]
+
+    ui.wait_until(lambda: library.source.count == 20 and "…" not in first_rows(), what="20 songs listed")
+    before = first_rows()
+    assert before == [t.title for t in ui.store.list_tracks(0, 10, "title")]
+    added = track_infos(5, start=500)
+    ui.from_worker(lambda: ui.store.add_tracks(added))
+    ui.wait_until(lambda: library.source.count == 25 and "…" not in first_rows() and first_rows() != before,
+                  what="25 songs after the worker added 5")
+    assert first_rows() == [t.title for t in ui.store.list_tracks(0, 10, "title")]
+    assert library.tab_buttons["songs"].text == "Songs (25)"
 
 
 def test_queue_updated_by_a_command_on_the_core_thread_redraws_the_queue(make_ui) -> None:
@@ -58,7 +68,7 @@ def test_player_state_moves_the_seek_bar_and_the_play_button(make_ui) -> None:
     ui.from_worker(lambda: ui.bus.publish(PlayerState(
         state="playing", track_id=track.id, position_ms=61_000, duration_ms=200_000, queue_index=None, volume=33)))
     assert ui.within_frames(lambda: now.elapsed.text == "1:01")
-    assert now.play_button.text == "❚❚"
+    assert now.play_button.text == "▌▐"
     assert now.seek.value == 61_000 and now.seek.max == 200_000
     assert now.volume.value == 33
     ui.wait_until(lambda: now.title.text == track.title, what="the track's title")

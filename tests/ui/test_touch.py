@@ -82,9 +82,10 @@ def test_a_tapped_song_can_be_queued_played_next_or_played_now(make_ui) -> None:
     ui.root.go_to("library")
     library = ui.root.library
     library.show_tab("songs")
-    rows = ui.wait_until(lambda: [r for r in library.songs.layout_manager.children
+    rows = ui.wait_until(lambda: [r for b in library.song_blocks() for r in b.rows
                                   if isinstance(r, SongRow) and r.title.text not in ("", "…")], what="song rows")
-    top = max(rows, key=lambda r: r.y)  # the first row of the list
+    top = min(rows, key=lambda r: r.index)  # the first row of the list
+    assert top.index == 0
     first = ui.store.list_tracks(0, 1, "title")[0]
     assert top.title.text == first.title
     ui.tap(top)

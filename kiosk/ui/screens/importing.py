@@ -75,7 +75,8 @@ class ImportScreen(Screen):
         self.on_attention: Callable[[], None] = lambda: None
 
         root = Filled(orientation="vertical", color=list(theme.BACKGROUND), padding=dp(24), spacing=dp(14))
-        self.headline = Text(font_size=sp(theme.HEADLINE), bold=True, size_hint_y=None, height=dp(48), markup=True)
+        self.headline = Text(font_size=sp(theme.HEADLINE), bold=True, size_hint_y=None, height=dp(76), markup=True,
+                             wrap=True)
         self.detail = Text(font_size=sp(theme.TITLE), size_hint_y=None, height=dp(36))
         self.progress = ProgressBar(max=1, value=0, size_hint_y=None, height=dp(24))
         numbers = Panel(orientation="vertical", size_hint_y=None, height=dp(130), padding=dp(14), spacing=dp(4))

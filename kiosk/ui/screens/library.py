@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from functools import partial
 from typing import Any
 
 from kivy.clock import Clock
@@ -33,6 +34,7 @@ from kiosk.ui.widgets import CoverImage, Filled, Tappable, Text
 log = logging.getLogger(__name__)
 
 PAGE = 100  # songs fetched per query
+BLOCK = 10  # songs per recycled view of the all-songs list
 KEPT_PAGES = 40  # pages kept in memory (4,000 songs), the rest asked again when scrolled back to
 SEARCH_LIMIT = 100
 CHUNK = 500  # artists/albums fetched per query
@@ -89,39 +91,71 @@ class ListRow(RecycleDataViewBehavior, ButtonBehavior, BoxLayout):
 
 
 class SongRow(ListRow):
-    """A row of the all-songs list: asks the paged source for its track when it comes into view."""
+    """One song of the all-songs list; its block tells it which index it shows."""
 
-    def refresh_view_attrs(self, rv: Any, index: int, data: dict[str, Any]) -> None:
-        self.data = data
+    def __init__(self, source: PagedSongs, **kwargs: Any) -> None:
+        super().__init__(size_hint_y=None, height=dp(theme.ROW), **kwargs)
+        self.source = source
+        self.index = -1
+
+    def show(self, index: int) -> None:
         self.index = index
-        self.source: PagedSongs = rv.source
-        self.show()
-
-    def show(self) -> None:
-        track = self.source.get(self.index)
+        self.opacity = 1 if index < self.source.count else 0
+        track = self.source.get(index)
         if track is None:
-            self.title.text, self.subtitle.text, self.trailing.text = "…", "", ""
+            self.title.text, self.subtitle.text, self.trailing.text = ("…", "", "") if self.opacity else ("", "", "")
             return
         self.title.text = track.title
         self.subtitle.text = f"{track.display_artist} · {track.album}" if track.album else track.display_artist
         self.trailing.text = theme.format_ms(track.duration_ms)
 
     def on_release(self) -> None:
-        track = self.source.get(self.index)
+        track = self.source.get(self.index) if self.opacity else None
         if track is not None:
             self.source.ctx.show_track_actions(track)
 
 
-class PagedSongs:
-    """Songs by index, fetched a page at a time through ``list_tracks(offset, limit)``, a few pages kept."""
+class SongBlock(RecycleDataViewBehavior, BoxLayout):
+    """``BLOCK`` songs in one recycled view: the RecycleView keeps a tenth of the entries a row each
+    would need (50,000 songs are 5,000 entries), which is most of the list's memory."""
 
-    def __init__(self, ctx: UiContext, on_page: Any) -> None:
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(orientation="vertical", **kwargs)
+        self.rows: list[SongRow] = []
+        self.block = -1
+
+    def refresh_view_attrs(self, rv: Any, index: int, data: dict[str, Any]) -> None:
+        if not self.rows:
+            self.rows = [SongRow(rv.source) for _ in range(BLOCK)]
+            for row in self.rows:
+                self.add_widget(row)
+        self.block = index
+        self.show()
+
+    def show(self) -> None:
+        for offset, row in enumerate(self.rows):
+            row.show(self.block * BLOCK + offset)
+
+
+class PagedSongs:
+    """Songs by index, fetched a page at a time through ``list_tracks(offset, limit)``, a few pages kept.
+
+    Only pages still on screen are asked for, at most ``IN_FLIGHT`` at a time: a fling through
+    thousands of songs must not queue a query for every page it passed.
+    """
+
+    IN_FLIGHT = 2
+
+    def __init__(self, ctx: UiContext, on_page: Any, visible_pages: Any) -> None:
         self.ctx = ctx
         self._pages: OrderedDict[int, list[Track]] = OrderedDict()
         self._asked: set[int] = set()
         self._on_page = on_page
+        self._visible_pages = visible_pages
         self._generation = 0
+        self._fetch = Clock.create_trigger(self._fetch_visible, 0.03)
         self.count = 0
+        self.queries = 0  # for the benchmark: how many pages were fetched
 
     def reset(self, count: int) -> None:
         self._generation += 1
@@ -133,30 +167,39 @@ class PagedSongs:
         page_no, offset = divmod(index, PAGE)
         page = self._pages.get(page_no)
         if page is None:
-            self._ask(page_no)
+            self._fetch()
             return None
         self._pages.move_to_end(page_no)
         return page[offset] if offset < len(page) else None
 
-    def _ask(self, page_no: int) -> None:
-        if page_no in self._asked:
-            return
-        self._asked.add(page_no)
-        generation = self._generation
-        when_done(
-            self.ctx.jukebox.list_tracks(page_no * PAGE, PAGE, "title"),
-            lambda tracks: self._arrived(generation, page_no, tracks),
-            lambda exc: self._asked.discard(page_no),
-        )
+    def _fetch_visible(self, *_: Any) -> None:
+        for page_no in sorted(self._visible_pages()):
+            if len(self._asked) >= self.IN_FLIGHT:
+                return
+            if page_no in self._pages or page_no in self._asked or page_no * PAGE >= self.count:
+                continue
+            self._asked.add(page_no)
+            self.queries += 1
+            generation = self._generation
+            when_done(
+                self.ctx.jukebox.list_tracks(page_no * PAGE, PAGE, "title"),
+                partial(self._arrived, generation, page_no),
+                partial(self._failed, page_no),
+            )
+
+    def _failed(self, page_no: int, exc: BaseException) -> None:
+        log.warning("songs %d-%d could not be read: %s", page_no * PAGE, page_no * PAGE + PAGE - 1, exc)
+        self._asked.discard(page_no)
 
     def _arrived(self, generation: int, page_no: int, tracks: list[Track]) -> None:
+        self._asked.discard(page_no)
         if generation != self._generation:
             return
-        self._asked.discard(page_no)
         self._pages[page_no] = tracks
         while len(self._pages) > KEPT_PAGES:
             self._pages.popitem(last=False)
         self._on_page(page_no)
+        self._fetch()  # the next page still on screen, if any
 
 
 class AlbumTile(RecycleDataViewBehavior, ButtonBehavior, BoxLayout):
@@ -240,8 +283,8 @@ class LibraryScreen(Screen):
         albums_page.add_widget(self.albums)
         self._page("albums", albums_page)
         # songs
-        self.songs = _vertical_list(SongRow, dp(theme.ROW))
-        self.source = PagedSongs(ctx, self._page_arrived)
+        self.songs = _vertical_list(SongBlock, dp(theme.ROW) * BLOCK)
+        self.source = PagedSongs(ctx, self._page_arrived, self._visible_pages)
         self.songs.source = self.source
         self._page("songs", self.songs)
         # search
@@ -305,6 +348,8 @@ class LibraryScreen(Screen):
     def show_tab(self, name: str) -> None:
         self.pages.current = name
         self._mark_tab(name)
+        if name == "songs":
+            self.source.get(0)  # rows drawn while the tab was hidden fetch their songs now
         if name == "search":
             self.search_field.focus = True
             self.toggle_keyboard(True)
@@ -339,17 +384,23 @@ class LibraryScreen(Screen):
 
     def _count_known(self, count: int) -> None:
         self.source.reset(count)
-        self.songs.data = [{"index": i} for i in range(count)]
+        self.songs.data = [{} for _ in range((count + BLOCK - 1) // BLOCK)]
         self.tab_buttons["songs"].text = f"Songs ({count:,})" if count else "Songs"
         self.songs.refresh_from_data()
 
-    def _page_arrived(self, page_no: int) -> None:
+    def song_blocks(self) -> list[SongBlock]:
         manager = self.songs.layout_manager
-        if manager is None:
-            return
-        for row in manager.children:
-            if isinstance(row, SongRow) and row.index // PAGE == page_no:
-                row.show()
+        return [] if manager is None else [b for b in manager.children if isinstance(b, SongBlock)]
+
+    def _visible_pages(self) -> set[int]:
+        if self.pages.current != "songs":
+            return set()
+        return {(block.block * BLOCK + i) // PAGE for block in self.song_blocks() for i in (0, BLOCK - 1)}
+
+    def _page_arrived(self, page_no: int) -> None:
+        for block in self.song_blocks():
+            if page_no in ((block.block * BLOCK) // PAGE, (block.block * BLOCK + BLOCK - 1) // PAGE):
+                block.show()
 
     def _load_artists(self, offset: int) -> None:
         when_done(self.ctx.jukebox.list_artists(offset, CHUNK), lambda found: self._artists_arrived(offset, found))

@@ -19,7 +19,7 @@ from kiosk.ui.widgets import Backdrop, CoverImage, DragSlider, IconButton, Text
 
 log = logging.getLogger(__name__)
 
-PLAY, PAUSE = "▶", "❚❚"
+PLAY, PAUSE = "▶", "▌▐"
 REPEAT_SYMBOL = {"off": "↻", "all": "↻", "one": "↻¹"}
 
 
@@ -57,7 +57,7 @@ class NowPlayingScreen(Screen):
         self.shuffle_button = IconButton(text="⇄", action="shuffle",
                                          on_release=lambda *_: self._command("toggle_shuffle"))
         self.prev_button = IconButton(text="▮◀", action="previous", on_release=lambda *_: self._command("previous"))
-        self.play_button = IconButton(text=PLAY, action="toggle_play", font_size=sp(theme.DISPLAY),
+        self.play_button = IconButton(text=PLAY, action="toggle_play", font_size=sp(theme.HEADLINE + 4),
                                       on_release=lambda *_: self._command("toggle_play"))
         self.next_button = IconButton(text="▶▮", action="next", on_release=lambda *_: self._command("next"))
         self.repeat_button = IconButton(text="↻", action="repeat", on_release=lambda *_: self._command("cycle_repeat"))
