@@ -225,6 +225,19 @@ class StickService:
         """After a job: a pulled stick is cleaned up, a present one unmounted and declared safe to remove."""
         if stick.removed.is_set():
             return  # its "remove" command is queued and finishes the job
+        if stick.mount_path is not None and not _source_alive(stick)():
+            # The mount died; udev's removal usually follows within moments. Never call it "safe to remove".
+            if stick.removed.wait(1.0):
+                return
+            if stick.played_from:
+                self._forget_tracks(stick)
+            try:
+                self._mounter.unmount(stick.device, stick.mount_path, lazy=True)
+            except DeviceError as exc:
+                log.warning("stick %s: lazy unmount of a dead mount failed: %s", stick.device.name, exc)
+            self._state(stick, "error", "The stick stopped answering. Pull it out and plug it in again.")
+            stick.mount_path = None
+            return
         self._release(stick, publish=True)
 
     def _release(self, stick: _Stick, *, publish: bool) -> None:

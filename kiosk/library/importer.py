@@ -9,6 +9,7 @@ missing or half-copied file. Nothing is ever written to the stick: it is only op
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import logging
@@ -127,9 +128,10 @@ def copy_to_temp(
         done = True
         return tmp
     finally:
-        os.close(src_fd)
         if not done:
             tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # closing a file on a dead FUSE mount fails too
+            os.close(src_fd)
 
 
 def copy_verified(

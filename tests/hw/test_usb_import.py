@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -72,7 +73,9 @@ def rig(tmp_path: Path, udevd: None) -> Iterator[Rig]:
     r.close()
 
 
-def _stick(tmp: Path, name: str, media_cache: Path, count: int, seconds: float = 1.0, fmt: str = "flac") -> LoopStick:
+def _stick(
+    tmp: Path, name: str, media_cache: Path, count: int, seconds: float = 1.0, fmt: str = "flac", size_mb: int = 64
+) -> LoopStick:
     files: dict[str, Path | bytes] = {}
     for i in range(count):
         tags = {"title": f"{name} {i}", "artist": name, "album": "Stick", "track": str(i + 1)}
@@ -82,7 +85,7 @@ def _stick(tmp: Path, name: str, media_cache: Path, count: int, seconds: float =
             cache_dir=media_cache,
         )
     files["cover.jpg"] = b"not really a jpeg"
-    return LoopStick(make_stick_image(tmp / f"{name}.img", files, label=name.upper()[:11]))
+    return LoopStick(make_stick_image(tmp / f"{name}.img", files, label=name.upper()[:11], size_mb=size_mb))
 
 
 def _plug(rig: Rig, stick: LoopStick, sticks: list[LoopStick]) -> None:
@@ -234,3 +237,39 @@ def test_the_mount_helper_checks_requests_and_mounts_read_only(
     finally:
         server.close()
         unmount_all_under(root)
+
+
+def test_a_stick_pulled_in_the_middle_of_a_file_leaves_no_part_of_it(
+    tmp_path: Path, media_cache: Path, rig: Rig, loop_sticks: list[LoopStick]
+) -> None:
+    """Pulled from another thread while a 20 MB file is being copied: the half copy is gone, rows match files."""
+    stick = _stick(tmp_path, "midfile", media_cache, count=3, seconds=120.0, fmt="wav", size_mb=128)
+    pulled = threading.Event()
+
+    def pull(process: subprocess.Popen[bytes]) -> None:
+        process.kill()
+        process.wait()
+        stick.pull()
+        pulled.set()
+
+    def on_first_copy(event: ImportState) -> None:
+        if event.state == "copying" and not getattr(on_first_copy, "armed", False):
+            on_first_copy.armed = True  # type: ignore[attr-defined]
+            process = rig.mounter.processes[stick.partition_name]
+            threading.Thread(target=pull, args=(process,), daemon=True).start()
+
+    rig.bus.subscribe(ImportState, on_first_copy)
+    rig.service.start()
+    _plug(rig, stick, loop_sticks)
+    name = stick.partition_name
+    wait_for(lambda: "removed" in rig.states(name), "the removal")
+    assert pulled.is_set()
+    complete = rig.bus.of_type(LibraryScanComplete)[-1]
+    assert complete.status == "aborted" and complete.added < 3
+    assert "safe-to-remove" not in rig.states(name)
+    files = sorted(p for p in rig.music.rglob("*") if p.is_file()) if rig.music.exists() else []
+    assert not [p for p in files if p.name.endswith(".part")]
+    tracks = rig.store.list_tracks()
+    assert sorted(Path(t.path) for t in tracks) == files
+    for track in tracks:
+        assert hashlib.sha256(Path(track.path).read_bytes()).hexdigest()[:32] == track.content_hash
