@@ -69,6 +69,8 @@ def clean_text(value: object, limit: int = MAX_TEXT_CHARS) -> str:
 
 def parse_number_pair(value: object) -> tuple[int | None, int | None]:
     """'3/12', '3', (3, 12) -> (3, 12); anything odd or out of range -> None."""
+    if value == "" or value is None:
+        return None, None
     if isinstance(value, tuple):
         parts: list[Any] = list(value[:2])
     else:
@@ -349,7 +351,7 @@ def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
         source: Any = f
         content_hash = ""
         if st.st_size <= WHOLE_FILE_LIMIT:
-            data = f.read(WHOLE_FILE_LIMIT + 1)
+            data = f.read(st.st_size + 1)  # sized to the file: read(64 MB) would allocate 64 MB each time
             digest = content_digest()
             digest.update(data)
             content_hash = content_hash_of(digest)
