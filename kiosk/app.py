@@ -121,9 +121,18 @@ def run_jukebox(config: Config, *, windowed: bool = False) -> int:
         service.install_stop_handler(_stop_kivy)
         from kiosk.ui import run_ui
 
-        service.notify_ready("Playing")
+        ready = False
+
+        def heartbeat() -> None:
+            # The first beat comes from the running Kivy loop: only now can the screen be touched.
+            nonlocal ready
+            if not ready:
+                ready = True
+                service.notify_ready("Playing")
+            watchdog.beat()
+
         try:
-            return run_ui(config, jukebox, bus, windowed=windowed, heartbeat=watchdog.beat)
+            return run_ui(config, jukebox, bus, windowed=windowed, heartbeat=heartbeat)
         finally:
             service.notify_stopping()
     return 0
