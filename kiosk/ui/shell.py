@@ -170,6 +170,7 @@ class KioskRoot(FloatLayout):
         self._idle_event = Clock.schedule_interval(lambda _dt: self.check_idle(), 0.5)
         self._relayout()
         self.go_to("now")
+        self._light_nav()  # "now" is already the first screen: no change event lights it
         self.check_empty()
         if self._whole_screen_locked():
             self.lock_screen()

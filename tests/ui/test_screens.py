@@ -149,3 +149,13 @@ def test_screenshots_at_other_sizes_from_a_fresh_window(tmp_path, size) -> None:
     for screen in ("now", "library", "queue", "playlists", "settings", "import"):
         shot = ARTIFACTS / f"{screen}-{size[0]}x{size[1]}.png"
         assert shot.stat().st_size > 5000
+
+
+def test_at_start_the_first_screen_is_lit_and_says_what_to_do(make_ui) -> None:
+    ui = make_ui(tracks=5)
+    now = ui.root.now_playing
+    assert ui.root.screens.current == "now"
+    assert ui.root.nav_buttons["now"].icon.color == ui.root.ctx.accent
+    assert ui.root.nav_buttons["queue"].icon.color != ui.root.ctx.accent
+    assert (now.title.text, now.artist.text) == ("Nothing playing", "Choose music in the library")
+    assert now.heart_button.disabled

@@ -84,6 +84,7 @@ class NowPlayingScreen(Screen):
         self.body.add_widget(self.info)
         self.bind(size=self._relayout)
         ctx.bind(accent=self._accent_changed)
+        self._show_nothing()
 
         bridge = ctx.bridge
         bridge.bind(on_player_state=self._on_player_state, on_queue_state_changed=self._on_queue_changed,
@@ -158,14 +159,17 @@ class NowPlayingScreen(Screen):
             return
         self.track_id = track_id
         if track_id is None:
-            self.track = None
-            self.title.text, self.artist.text, self.album.text = "Nothing playing", "Choose music in the library", ""
-            self.cover.texture = None
-            self.heart_button.disabled = True
-            self.ctx.accent = list(theme.ACCENT_DEFAULT)
+            self._show_nothing()
             return
         self.heart_button.disabled = False
         self.ctx.tracks.ensure([track_id], lambda: self._track_known(track_id))
+
+    def _show_nothing(self) -> None:
+        self.track = None
+        self.title.text, self.artist.text, self.album.text = "Nothing playing", "Choose music in the library", ""
+        self.cover.texture = None
+        self.heart_button.disabled = True
+        self.ctx.accent = list(theme.ACCENT_DEFAULT)
 
     def _track_known(self, track_id: int) -> None:
         if track_id != self.track_id:
