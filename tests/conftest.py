@@ -14,6 +14,7 @@ os.environ.setdefault("KIVY_LOG_MODE", "PYTHON")
 os.environ.setdefault("KIVY_NO_FILELOG", "1")
 os.environ.setdefault("KIVY_HOME", tempfile.mkdtemp(prefix="kivy-home-"))
 os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
+os.environ.setdefault("KIVY_CLIPBOARD", "dummy")
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
 from pathlib import Path

@@ -18,7 +18,11 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-for _name, _value in (("KIVY_NO_ARGS", "1"), ("KIVY_LOG_MODE", "PYTHON"), ("KIVY_NO_FILELOG", "1")):
+# KIVY_CLIPBOARD=sdl2: Kivy otherwise probes xclip/xsel at the first text field and logs tracebacks
+# where they are missing (always, on the Pi's console).
+for _name, _value in (
+    ("KIVY_NO_ARGS", "1"), ("KIVY_LOG_MODE", "PYTHON"), ("KIVY_NO_FILELOG", "1"), ("KIVY_CLIPBOARD", "sdl2"),
+):
     os.environ.setdefault(_name, _value)
 
 if TYPE_CHECKING:
