@@ -3,6 +3,7 @@ mounts, the worker pool, the SQLite library. Loop partitions stand in for USB on
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import socket
@@ -242,11 +243,19 @@ def test_the_mount_helper_checks_requests_and_mounts_read_only(
 def test_a_stick_pulled_in_the_middle_of_a_file_leaves_no_part_of_it(
     tmp_path: Path, media_cache: Path, rig: Rig, loop_sticks: list[LoopStick]
 ) -> None:
-    """Pulled from another thread while a 20 MB file is being copied: the half copy is gone, rows match files."""
-    stick = _stick(tmp_path, "midfile", media_cache, count=3, seconds=120.0, fmt="wav", size_mb=128)
+    """Pulled from another thread once a 100 MB file is partly copied: the half copy goes, rows match files."""
+    stick = _stick(tmp_path, "midfile", media_cache, count=2, seconds=600.0, fmt="wav", size_mb=300)
     pulled = threading.Event()
+    seen_partial: list[int] = []
 
-    def pull(process: subprocess.Popen[bytes]) -> None:
+    def pull_when_half_copied(process: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not seen_partial:
+            for part in rig.music.rglob("*.part") if rig.music.exists() else []:
+                with contextlib.suppress(OSError):
+                    if part.stat().st_size > 1_000_000:
+                        seen_partial.append(part.stat().st_size)
+            time.sleep(0.001)
         process.kill()
         process.wait()
         stick.pull()
@@ -256,16 +265,18 @@ def test_a_stick_pulled_in_the_middle_of_a_file_leaves_no_part_of_it(
         if event.state == "copying" and not getattr(on_first_copy, "armed", False):
             on_first_copy.armed = True  # type: ignore[attr-defined]
             process = rig.mounter.processes[stick.partition_name]
-            threading.Thread(target=pull, args=(process,), daemon=True).start()
+            threading.Thread(target=pull_when_half_copied, args=(process,), daemon=True).start()
 
     rig.bus.subscribe(ImportState, on_first_copy)
     rig.service.start()
     _plug(rig, stick, loop_sticks)
     name = stick.partition_name
     wait_for(lambda: "removed" in rig.states(name), "the removal")
-    assert pulled.is_set()
+    assert pulled.is_set() and seen_partial, "the stick was not pulled in the middle of a copy"
     complete = rig.bus.of_type(LibraryScanComplete)[-1]
-    assert complete.status == "aborted" and complete.added < 3
+    # The file being copied may still finish from the page cache (a real pulled stick does the same);
+    # either way it is whole or gone, and the second file never starts.
+    assert complete.status == "aborted" and complete.added <= 1
     assert "safe-to-remove" not in rig.states(name)
     files = sorted(p for p in rig.music.rglob("*") if p.is_file()) if rig.music.exists() else []
     assert not [p for p in files if p.name.endswith(".part")]
