@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from contextlib import ExitStack
 from pathlib import Path
@@ -56,6 +57,8 @@ def fill_demo_library(config: Config, store: LibraryStore) -> None:
     """An empty library with the demo allowed gets a few generated tunes, so there is music at once."""
     if not config.library.demo or store.count_tracks() > 0:
         return
+    if config.music_dir.is_dir() and any(config.music_dir.iterdir()):
+        return  # real music is there; the start-up scan brings it in
     from kiosk.library.demo import make_demo_library
 
     infos = make_demo_library(config.data_dir / "demo")
@@ -111,6 +114,9 @@ def run_jukebox(config: Config, *, windowed: bool = False) -> int:
             usb = _optional("usb", bus, lambda: _start_usb(config, bus, jukebox, store))
             if usb is not None:
                 stack.callback(usb.stop)
+        rescan = StartupScan(config, store, bus)
+        rescan.start()
+        stack.callback(rescan.stop)
         controls = _optional("buttons", bus, lambda: _start_controls(config, jukebox, bus))
         if controls is not None:
             stack.callback(controls.close)
@@ -136,6 +142,48 @@ def run_jukebox(config: Config, *, windowed: bool = False) -> int:
         finally:
             service.notify_stopping()
     return 0
+
+
+class StartupScan:
+    """Brings the library up to date with the music folder and the configured folders, in the background.
+
+    Files added, changed or deleted while the jukebox was off (or by hand) show up without a stick;
+    a no-change rescan reads no tags, so this costs little on an ordinary start.
+    """
+
+    def __init__(self, config: Config, store: LibraryStore, bus: EventBus) -> None:
+        self._folders = [p for p in (config.music_dir, *config.library.scan_dirs) if p.is_dir()]
+        self._config, self._store, self._bus = config, store, bus
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self._folders:
+            self._thread = threading.Thread(target=self._run, name="startup-scan", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        from kiosk.library.scanner import Scanner
+        from kiosk.library.tags import ProcessTagReader
+
+        reader = ProcessTagReader(self._config.covers_dir)
+        try:
+            scanner = Scanner(self._store, self._bus, reader)
+            for folder in self._folders:
+                if self._cancel.is_set():
+                    break
+                result = scanner.scan(folder, cancel=self._cancel)
+                log.info("start-up scan of %s: %s, %d added, %d removed", folder, result.status, result.added,
+                         result.removed)
+        except Exception:
+            log.exception("start-up scan failed")
+        finally:
+            reader.close()
+
+    def stop(self) -> None:
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
 
 
 def _start_usb(config: Config, bus: EventBus, jukebox: Jukebox, store: LibraryStore) -> Any:

@@ -7,7 +7,6 @@ tagged like real music so every screen has something to show.
 from __future__ import annotations
 
 import array
-import hashlib
 import logging
 import math
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 import av
 
 from kiosk.core.models import TrackInfo
+from kiosk.library.tags import content_digest, content_hash_of
 
 log = logging.getLogger(__name__)
 
@@ -98,7 +98,8 @@ def make_demo_library(folder: Path) -> list[TrackInfo]:
                     "genre": "Demo",
                 },
             )
-        data = path.read_bytes()
+        digest = content_digest()  # the scanner's hash, so a stick with the same file is a duplicate
+        digest.update(path.read_bytes())
         beats = sum(b for _, b in notes) * REPEATS
         stat = path.stat()
         infos.append(
@@ -117,7 +118,7 @@ def make_demo_library(folder: Path) -> list[TrackInfo]:
                 channels=2,
                 file_size=stat.st_size,
                 mtime_ns=stat.st_mtime_ns,
-                content_hash=hashlib.blake2b(data, digest_size=16).hexdigest(),
+                content_hash=content_hash_of(digest),
             )
         )
     return infos
