@@ -48,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     run = sub.add_parser("run", help="start the jukebox (the default)")
-    run.add_argument("--windowed", action="store_true", help="run in a window (development)")
+    run.add_argument(
+        "--windowed", action="store_true", default=argparse.SUPPRESS, help="run in a window (development)"
+    )
     run.set_defaults(func=_run)
 
     events = sub.add_parser("events", help="the event vocabulary")
