@@ -17,10 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from gpiozero.pins.mock import MockFactory
 
 from tests.conftest import skip_or_fail
 
 TOOLS = ("losetup", "partx", "sfdisk", "mkfs.vfat", "mcopy", "mmd", "fusefat", "fusermount", "udevadm")
+
+
+@pytest.fixture
+def factory() -> Iterator[MockFactory]:
+    """gpiozero's own mock pins; reset afterwards, or the next test finds its pins in use."""
+    f = MockFactory()
+    yield f
+    f.reset()
 
 
 def _run(*cmd: str) -> str:

@@ -122,13 +122,6 @@ def ejections(jukebox: Jukebox) -> list[float]:
 
 
 @pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory()
-    yield f
-    f.reset()
-
-
-@pytest.fixture
 def controls(factory: MockFactory, jukebox: Jukebox, bus: RecordingBus) -> Iterator[Controls]:
     """The shipped default map ([buttons], [encoder], [leds] of the embedded config)."""
     c = build_controls(embedded_defaults(), jukebox, bus, pin_factory=factory)

@@ -122,13 +122,6 @@ def join(thread: threading.Thread) -> None:
 
 
 @pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory()
-    yield f
-    f.reset()
-
-
-@pytest.fixture
 def commands() -> RecordingCommands:
     return RecordingCommands()
 

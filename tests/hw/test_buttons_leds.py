@@ -33,13 +33,6 @@ def publish_from_another_thread(bus: RecordingBus, *events: Any) -> None:
 
 
 @pytest.fixture
-def factory() -> Iterator[MockFactory]:
-    f = MockFactory()
-    yield f
-    f.reset()
-
-
-@pytest.fixture
 def leds(factory: MockFactory, bus: RecordingBus) -> Iterator[Controls]:
     controls = build_controls(LEDS, None, bus, pin_factory=factory)
     controls.start()
