@@ -104,38 +104,38 @@ class Panel(BoxLayout):
     radius = NumericProperty(theme.RADIUS)
 
 
-class Backdrop(Widget):
+class _FlatColor:
+    """Paints one flat colour (the ``color`` property) behind the widget, following its size."""
+
+    def _paint_background(self: Any) -> None:
+        with self.canvas.before:
+            self._c = Color(*self.color)
+            self._r = Rectangle(pos=self.pos, size=self.size)
+        self.bind(pos=self._sync, size=self._sync, color=self._sync)
+
+    def _sync(self: Any, *_: Any) -> None:
+        self._c.rgba = self.color
+        self._r.pos, self._r.size = self.pos, self.size
+
+
+class Backdrop(_FlatColor, Widget):
     """Fills its parent's area with one colour (screens' backgrounds)."""
 
     color = ListProperty(list(theme.BACKGROUND))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        with self.canvas.before:
-            self._c = Color(*self.color)
-            self._r = Rectangle(pos=self.pos, size=self.size)
-        self.bind(pos=self._sync, size=self._sync, color=self._sync)
-
-    def _sync(self, *_: Any) -> None:
-        self._c.rgba = self.color
-        self._r.pos, self._r.size = self.pos, self.size
+        self._paint_background()
 
 
-class Filled(BoxLayout):
+class Filled(_FlatColor, BoxLayout):
     """A BoxLayout with a flat background colour."""
 
     color = ListProperty(list(theme.BACKGROUND))
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        with self.canvas.before:
-            self._c = Color(*self.color)
-            self._r = Rectangle(pos=self.pos, size=self.size)
-        self.bind(pos=self._sync, size=self._sync, color=self._sync)
-
-    def _sync(self, *_: Any) -> None:
-        self._c.rgba = self.color
-        self._r.pos, self._r.size = self.pos, self.size
+        self._paint_background()
 
 
 class DragSlider(Slider):
