@@ -212,6 +212,8 @@ class AudioEngine:
         A play, cue or seek followed in the same batch by another play, cue or stop is skipped: five
         quick presses of "next" open one file, not five.
         """
+        if not block and self._commands.empty():
+            return  # the common case between two periods: no exception raised and caught
         try:
             batch = [self._commands.get(timeout=timeout) if block else self._commands.get_nowait()]
         except queue.Empty:
@@ -541,6 +543,13 @@ class AudioEngine:
                 force = True
             self._report_heard(segment, position)
         track = self._track
+        now = self._clock()
+        if not force and now - self._last_publish_time < self._state_interval:
+            last = self._last_published
+            if last is not None and (last.state, last.track_id, last.queue_index, last.underruns) == (
+                self._state, track.id if track else None, self._index, self._out.underruns,
+            ):
+                return  # nothing a listener must hear of yet (checked before building the event)
         if self._segments and self._segments[0].track is track:
             self._duration_ms = self._segments[0].duration_ms
         duration = (track.duration_ms or self._duration_ms) if track is not None else 0
@@ -554,7 +563,6 @@ class AudioEngine:
             muted=self._muted,
             underruns=self._out.underruns,
         )
-        now = self._clock()
         if not force:
             last = self._last_published
             changed = last is None or (last.state, last.track_id, last.queue_index, last.underruns) != (
