@@ -17,6 +17,7 @@ from pathlib import Path
 import av
 import av.error
 import numpy as np
+from av.filter import Graph
 
 from kiosk.core.ports.audio import DecodeError, MissingFileError, PcmFormat
 
@@ -70,7 +71,7 @@ class PyAVDecoder:
             self._duplicate_mono = stream.codec_context.channels == 1 and output.channels == 2
             channels = 1 if self._duplicate_mono else output.channels
             layout = _LAYOUTS.get(channels, f"{channels}c")
-            self._resampler = av.AudioResampler(format=output.sample_format, layout=layout, rate=output.rate)
+            self._resampler = _Converter(output.sample_format, layout, output.rate)
         except DecodeError:
             self._container.close()
             raise
@@ -165,6 +166,73 @@ def _reason(exc: BaseException) -> str:
     """FFmpeg's reason without the file's full path (``strerror`` of its errors)."""
     reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
     return str(reason).rstrip(".")
+
+
+class _Converter:
+    """PyAV's ``AudioResampler`` (the same filter graph, the same samples) without its second pull per frame.
+
+    ``AudioResampler.resample`` pulls until the graph answers EAGAIN, which PyAV raises as an exception:
+    one raised and caught per decoded frame, a noticeable part of playing MP3 or AAC. A format or layout
+    conversion at an unchanged rate gives one frame out per frame in, so one pull is made; anything the
+    graph still holds comes out on a later pull or at the flush. A rate change pulls until EAGAIN.
+    """
+
+    def __init__(self, sample_format: str, layout: str, rate: int) -> None:
+        self._format, self._layout, self._rate = sample_format, layout, rate
+        self._graph: Graph | None = None
+        self._passthrough = False
+        self._one_pull = False
+
+    def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+        if frame is None:
+            return self._drain(flush=True) if self._graph is not None else []
+        if self._passthrough:
+            return [frame]
+        if self._graph is None:
+            if (frame.format.name, frame.layout.name, frame.sample_rate) == (self._format, self._layout, self._rate):
+                self._passthrough = True
+                return [frame]
+            self._graph = self._build(frame)
+            self._one_pull = frame.sample_rate == self._rate
+        self._graph.push(frame)
+        if self._one_pull:
+            try:
+                return [_audio(self._graph.pull())]
+            except av.error.BlockingIOError:
+                return []
+        return self._drain(flush=False)
+
+    def _build(self, frame: av.AudioFrame) -> Graph:
+        graph = Graph()
+        extra = {"time_base": str(frame.time_base)} if frame.time_base is not None else {}
+        source = graph.add(
+            "abuffer", sample_rate=str(frame.sample_rate), sample_fmt=frame.format.name,
+            channel_layout=frame.layout.name, **extra,
+        )
+        convert = graph.add(
+            "aformat", sample_rates=str(self._rate), sample_fmts=self._format, channel_layouts=self._layout
+        )
+        sink = graph.add("abuffersink")
+        source.link_to(convert)
+        convert.link_to(sink)
+        graph.configure()
+        return graph
+
+    def _drain(self, flush: bool) -> list[av.AudioFrame]:
+        assert self._graph is not None
+        if flush:
+            self._graph.push(None)
+        frames = []
+        while True:
+            try:
+                frames.append(_audio(self._graph.pull()))
+            except (EOFError, av.error.BlockingIOError):
+                return frames
+
+
+def _audio(frame: av.AudioFrame | av.VideoFrame) -> av.AudioFrame:
+    assert isinstance(frame, av.AudioFrame)  # an audio graph gives audio frames
+    return frame
 
 
 def _slice_frame(frame: av.AudioFrame, start: int, stop: int) -> av.AudioFrame:
