@@ -29,7 +29,9 @@ UNIT_SUFFIXES = (".service", ".socket", ".mount", ".automount", ".timer", ".path
 
 #: Exposure score (systemd-analyze security) of kiosk.service, in tenths as --threshold takes it.
 #: 1.0 is "OK". Lower it when the unit gets tighter; never raise it without saying why in the unit.
-KIOSK_EXPOSURE_THRESHOLD = 10
+#: 1.2: the unit allows setrlimit/prlimit64 so the tag-reading workers can cap their own memory (a
+#: hostile file then costs one file, not the appliance's RAM); systemd-analyze counts that as 0.2.
+KIOSK_EXPOSURE_THRESHOLD = 12
 #: The same for the appliance's two small root helpers (0.9 is "SAFE"; the grow helper must repartition).
 HELPER_EXPOSURE_THRESHOLDS = {"kiosk-console.service": 9, "kiosk-grow-data.service": 17}
 

@@ -314,7 +314,9 @@ def test_presses_during_a_real_import_reach_the_core_while_the_import_is_mid_cop
         assert mid_copy.wait(timeout=60), "the import never reached its copy phase"
         assert controls.leds is not None
         wait_for(lambda: controls.leds is not None and controls.leds.wanted("importing") == "blink")
-        assert store.count_tracks() == len(tracks) + 4  # the first batch is in, the rest is not
+        # The first batch settles (sync, rename, rows) on the importer's helper thread while the second
+        # copies; the second cannot settle while the importer is held here.
+        wait_for(lambda: store.count_tracks() == len(tracks) + 4, what="the first batch committed")
 
         press(factory, 27)  # Next
         wait_for(lambda: jukebox.queue_snapshot().current_index == 1, what="next during the import")
