@@ -271,7 +271,8 @@ def test_a_stick_pulled_in_the_middle_of_a_file_leaves_no_part_of_it(
     rig.service.start()
     _plug(rig, stick, loop_sticks)
     name = stick.partition_name
-    wait_for(lambda: "removed" in rig.states(name), "the removal")
+    # Generous: before the pull, the scan hashes 600 MB through FUSE, which a loaded machine makes slow.
+    wait_for(lambda: "removed" in rig.states(name), "the removal", timeout=180)
     assert pulled.is_set() and seen_partial, "the stick was not pulled in the middle of a copy"
     complete = rig.bus.of_type(LibraryScanComplete)[-1]
     # The file being copied may still finish from the page cache (a real pulled stick does the same);
