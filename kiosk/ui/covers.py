@@ -64,6 +64,7 @@ class CoverCache:
         self._waiting: dict[tuple[str, int], list[CoverCallback]] = {}
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="covers")
         self.decoded = 0  # for tests and the benchmark: how many files were actually decoded
+        self._closed = False
 
     def cached(self, cover_id: str, size: int) -> Texture | None:
         hit = self._cache.get((cover_id, size))
@@ -81,6 +82,9 @@ class CoverCache:
             return
         if key in self._waiting:
             self._waiting[key].append(callback)
+            return
+        if self._closed:
+            callback(None, None)  # a view refreshed while the screen shuts down: no cover, no error
             return
         self._waiting[key] = [callback]
         self._pool.submit(self._load, key)
@@ -111,4 +115,5 @@ class CoverCache:
             callback(texture, average)
 
     def close(self) -> None:
+        self._closed = True
         self._pool.shutdown(wait=False, cancel_futures=True)
