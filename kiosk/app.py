@@ -68,6 +68,9 @@ def fill_demo_library(config: Config, store: LibraryStore) -> None:
 
 def build_player(config: Config, bus: EventBus) -> Player:
     from kiosk.audio import build_player as build
+    from kiosk.audio.output import silence_alsa_lib_errors
+
+    silence_alsa_lib_errors()  # our own message says what went wrong, once
 
     return build(config, bus)
 
@@ -215,8 +218,7 @@ def _stop_kivy() -> None:
 
 def _fail(config: Config, screen: str | None, windowed: bool, message: str) -> int:
     """Shows a problem that stops the jukebox: full-screen when there is a screen, else on the terminal."""
-    log.error("%s", message)
-    print(f"kiosk: {message}", file=sys.stderr)
+    print(f"kiosk: {message}", file=sys.stderr)  # stderr reaches the journal on the Pi too
     if screen is None:
         print(NO_SCREEN_MESSAGE, file=sys.stderr)
         return 2
