@@ -4,8 +4,7 @@
 
 - initial scan (fresh database) files/s against a bare single-process ``mutagen.File`` loop;
 - no-change rescan files/s;
-- copy-import MB/s (tags read, hashes checked, a syncfs per batch) against ``cp -r`` of the same tree, and
-  against ``cp -r`` followed by ``sync`` (the same durability);
+- copy-import MB/s (tags read, hashes checked, every file fsynced) against ``cp -r`` of the same tree;
 - peak memory of the scanning process and of its worker processes.
 
 The files are a few real ffmpeg encodes per format, copied and re-tagged with mutagen (fast), and
@@ -240,7 +239,6 @@ def main(argv: list[str]) -> int:
             result = _run_child("scan", music, work / "scan")
             scan = _best(scan, result, ("scan_s", "rescan_s"))
             (work / "import").mkdir()
-            os.sync()  # the scan's database writes are not left to be flushed during the import (cp gets the same)
             result = _run_child("import", music, work / "import")
             imported = _best(imported, result, ("copy_s", "import_s"))
             os.sync()
