@@ -36,7 +36,6 @@ from kiosk.library.tags import clean_text, content_digest, content_hash_of
 log = logging.getLogger(__name__)
 
 COPY_CHUNK = 1024 * 1024
-_buffers = threading.local()
 #: Room left free on the library disk after an import (the database and logs need some too).
 DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024
 MAX_COMPONENT_BYTES = 120
@@ -110,7 +109,7 @@ def copy_to_temp(
         dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
             digest = content_digest()
-            buffer = _copy_buffer(chunk)
+            buffer = bytearray(chunk)
             view = memoryview(buffer)
             while True:
                 if cancelled():
@@ -134,14 +133,6 @@ def copy_to_temp(
             tmp.unlink(missing_ok=True)
         with contextlib.suppress(OSError):  # closing a file on a dead FUSE mount fails too
             os.close(src_fd)
-
-
-def _copy_buffer(size: int) -> bytearray:
-    """This thread's copy buffer, reused: a fresh megabyte per small file costs a mapping and page faults."""
-    buffer: bytearray | None = getattr(_buffers, "buffer", None)
-    if buffer is None or len(buffer) != size:
-        buffer = _buffers.buffer = bytearray(size)
-    return buffer
 
 
 def copy_verified(
