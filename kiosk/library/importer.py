@@ -20,7 +20,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -288,17 +287,6 @@ class StickImporter:
             pending_bytes = 0
             outcome, message = "completed", ""
             made_dirs: set[Path] = set()
-            # One batch at a time settles (syncfs, renames, rows) on a helper thread while the next batch
-            # copies: the sync waits on the disk, not the CPU. A batch's rows still follow its own sync.
-            settler = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-settle")
-            settling: list[tuple[PlannedCopy, Path]] = []
-            settled: Future[None] | None = None
-
-            def wait_settled() -> None:
-                nonlocal settled
-                if settled is not None:
-                    future, settled = settled, None
-                    future.result()
             # Building an ImportState (relative path, dataclass) costs more than copying a small file; build
             # it only when the throttle would send it (``stop`` always sends the final state).
             quiet_until = float("-inf")
@@ -343,30 +331,17 @@ class StickImporter:
                     pending.append((planned, tmp))
                     pending_bytes += planned.info.file_size
                     if len(pending) >= self._batch_size or pending_bytes >= self._batch_bytes:
-                        try:
-                            wait_settled()  # at most one batch in flight
-                        except DiskFull as exc:
-                            outcome, message = "failed", str(exc)
-                            tally.error(root_str, message)
-                            break
-                        settling = pending
-                        settled = settler.submit(self._settle, settling, root_str, tally)
+                        self._settle(pending, root_str, tally)
                         pending, pending_bytes = [], 0
                 try:
-                    wait_settled()
                     self._settle(pending, root_str, tally)  # whole copies made before a stop count too
                 except DiskFull as exc:
-                    if outcome != "failed":
-                        outcome, message = "failed", str(exc)
-                        tally.error(root_str, message)
+                    outcome, message = "failed", str(exc)
+                    tally.error(root_str, message)
                 pending = []
             finally:
-                if settled is not None:  # an unexpected error: let the batch in flight end before tidying
-                    with contextlib.suppress(Exception):
-                        settled.result()
-                settler.shutdown(wait=True)
-                for _, tmp in settling + pending:
-                    tmp.unlink(missing_ok=True)  # the renamed ones are gone already
+                for _, tmp in pending:
+                    tmp.unlink(missing_ok=True)
             return stop(outcome, message)
         except Exception as exc:
             log.exception("import from %s failed", root_str)
