@@ -286,22 +286,13 @@ class StickImporter:
             pending: list[tuple[PlannedCopy, Path]] = []
             pending_bytes = 0
             outcome, message = "completed", ""
-            made_dirs: set[Path] = set()
-            # Building an ImportState (relative path, dataclass) costs more than copying a small file; build
-            # it only when the throttle would send it (``stop`` always sends the final state).
-            quiet_until = float("-inf")
             try:
                 for planned in plan:
                     tally.current_path = planned.info.path
                     job.report()
-                    now = self._clock()
-                    if now >= quiet_until:
-                        quiet_until = now + self._progress_interval
-                        import_events.offer(import_state("copying", planned.info.path))
+                    import_events.offer(import_state("copying", planned.info.path))
                     try:
-                        if planned.destination.parent not in made_dirs:
-                            _make_dirs(planned.destination.parent)
-                            made_dirs.add(planned.destination.parent)
+                        _make_dirs(planned.destination.parent)
                         tmp = copy_to_temp(
                             planned.info.path, planned.destination.parent, planned.info.content_hash, job.cancelled
                         )
@@ -363,10 +354,7 @@ class StickImporter:
 
     @staticmethod
     def _library_info(planned: PlannedCopy, st: os.stat_result, root: str) -> TrackInfo:
-        path = planned.info.path
-        inside = path.startswith(root) and path[len(root) : len(root) + 1] == os.sep and root != os.sep
-        relative = path[len(root) + 1 :] if inside else os.path.relpath(path, root)
-        source = relative.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        source = os.path.relpath(planned.info.path, root).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         return replace(
             planned.info, path=str(planned.destination), file_size=st.st_size, mtime_ns=st.st_mtime_ns,
             source_path=clean_text(source, 1024),
