@@ -115,13 +115,27 @@ assert set(TRACK_COLUMNS) == {f.name for f in fields(Track)}, "tracks table and 
 # --- connection set-up ---------------------------------------------------------------------------
 
 
+def _switch_to_wal(cursor: Any) -> None:
+    """Switching an old file to WAL needs it to itself, and SQLite answers "locked" at once instead of
+    waiting out busy_timeout; so while another store is busy with the same file, try again briefly."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
 def _on_connect(dbapi_connection: Any, _record: Any) -> None:
     """Per-connection settings; WAL is stored in the file, the rest must be set on every connection."""
     dbapi_connection.isolation_level = None  # the driver must not BEGIN on its own: _on_begin does
     cursor = dbapi_connection.cursor()
     try:
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous = FULL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
