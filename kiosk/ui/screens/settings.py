@@ -1,8 +1,11 @@
-"""Settings an owner changes: volume limit and start-up volume, import mode, dimming and sleep,
-ReplayGain, and the PIN that locks settings (and, if chosen, the whole screen).
+"""Settings an owner changes: volume limit, start-up volume and step, import mode, brightness,
+dimming and sleep, ReplayGain and its pre-amp, and the PIN that locks settings (and, if chosen,
+the whole screen).
 
 Every control shows what the core holds (``jukebox.settings()``) and changes only by command;
-the ``settings:updated`` event moves the control, whoever made the change.
+the ``settings:updated`` event moves the control, whoever made the change. Ranges come from the
+core's setting specs, and the core alone decides what is allowed: a value it refuses is shown as
+refused, and the control returns to what the core kept.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from kivy.uix.screenmanager import Screen
 from kivy.uix.scrollview import ScrollView
 
 from kiosk.core.events import SettingsUpdated, SettingValue
+from kiosk.core.settings import spec_for
 from kiosk.ui import theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.futures import report_error, when_done
@@ -30,6 +34,15 @@ DIM_CHOICES: tuple[tuple[str, int], ...] = (("Never", 0), ("30 s", 30), ("1 min"
 SLEEP_CHOICES: tuple[tuple[str, int], ...] = (
     ("Never", 0), ("5 min", 300), ("15 min", 900), ("30 min", 1800), ("1 h", 3600),
 )
+
+
+def percent(value: float) -> str:
+    return f"{round(value)} %"
+
+
+def decibels(value: float) -> str:
+    """Signed, one decimal: "+1.5 dB", "0.0 dB", "-6.0 dB"."""
+    return "0.0 dB" if round(value, 1) == 0 else f"{value:+.1f} dB"
 
 
 class Choice(BoxLayout):
@@ -71,16 +84,22 @@ class SettingsScreen(Screen):
 
         self.controls: dict[str, Any] = {}
         self.value_labels: dict[str, Text] = {}
+        self.nudge_buttons: dict[str, tuple[Tappable, Tappable]] = {}
+        self._formats: dict[str, Callable[[float], str]] = {}
+        self._steps: dict[str, float] = {}
         self._heading("Sound")
         self._slider("volume.max", "Volume limit")
         self._slider("volume.startup", "Volume at start")
+        self._slider("volume.step", "Volume step (buttons and knob)")
         self._choice("replaygain.mode", "Even out loudness (ReplayGain)",
                      (("Off", "off"), ("Per song", "track"), ("Per album", "album")))
+        self._slider("replaygain.preamp_db", "ReplayGain pre-amp", step=0.5, fmt=decibels)
         self._choice("replaygain.prevent_clipping", "Prevent clipping", (("On", True), ("Off", False)))
         self._heading("USB stick")
         self._choice("import.mode", "When a stick is plugged in",
                      (("Copy music in", "copy"), ("Play from stick", "play-from-stick")))
         self._heading("Screen")
+        self._slider("screen.brightness", "Brightness")
         self._choice("screen.dim_after_s", "Dim after", DIM_CHOICES)
         self._choice("screen.sleep_after_s", "Sleep after", SLEEP_CHOICES)
         self._heading("Lock")
@@ -113,13 +132,25 @@ class SettingsScreen(Screen):
         self.value_labels[key] = value
         self.grid.add_widget(row)
 
-    def _slider(self, key: str, label: str) -> None:
+    def _slider(self, key: str, label: str, *, step: float = 1, fmt: Callable[[float], str] = percent) -> None:
+        """A slider over the core's range, with − and + for one step at a time (fingers are not precise)."""
+        spec = spec_for(key)
+        assert spec.minimum is not None and spec.maximum is not None, f"{key} has no range for a slider"
         self._label_row(key, label)
-        slider = DragSlider(min=0, max=100, step=1)
-        slider.bind(on_release_value=lambda _s, v, k=key: self._set(k, round(v)),
-                    value=lambda s, v, k=key: self._show_value(k, int(v)) if s.dragging else None)
+        self._formats[key], self._steps[key] = fmt, step
+        row = BoxLayout(size_hint_y=None, height=dp(theme.TOUCH), spacing=dp(6))
+        slider = DragSlider(min=spec.minimum, max=spec.maximum, step=step)
+        slider.bind(on_release_value=lambda _s, v, k=key: self._set(k, self._typed(k, v)),
+                    value=lambda s, v, k=key: self._show_value(k, v) if s.dragging else None)
+        less = Tappable(text="−", action=f"less:{key}", font_name=theme.icon_font(), font_size=sp(theme.HEADLINE),
+                        size_hint_x=None, width=dp(theme.TOUCH), on_release=lambda *_: self._nudge(key, -1))
+        more = Tappable(text="+", action=f"more:{key}", font_name=theme.icon_font(), font_size=sp(theme.HEADLINE),
+                        size_hint_x=None, width=dp(theme.TOUCH), on_release=lambda *_: self._nudge(key, +1))
+        for widget in (less, slider, more):
+            row.add_widget(widget)
         self.controls[key] = slider
-        self.grid.add_widget(slider)
+        self.nudge_buttons[key] = (less, more)
+        self.grid.add_widget(row)
 
     def _choice(self, key: str, label: str, options: tuple[tuple[str, SettingValue], ...]) -> None:
         self._label_row(key, label)
@@ -145,8 +176,9 @@ class SettingsScreen(Screen):
         control = self.controls[key]
         if isinstance(control, DragSlider):
             control.accent = list(self.ctx.accent)
-            control.push(float(value or 0))
-            self._show_value(key, int(value or 0))
+            number = float(value) if isinstance(value, int | float) else 0.0
+            control.push(number)
+            self._show_value(key, number)
         else:
             control.accent = list(self.ctx.accent)
             control.show(value)
@@ -154,8 +186,10 @@ class SettingsScreen(Screen):
             if key in ("screen.dim_after_s", "screen.sleep_after_s") and value not in [o for _l, o in control.options]:
                 self.value_labels[key].text = f"{value} s"
 
-    def _show_value(self, key: str, value: int) -> None:
-        self.value_labels[key].text = f"{value} %"
+    def _show_value(self, key: str, value: float) -> None:
+        label = self.value_labels[key]
+        label.text = self._formats[key](value)
+        label.color = theme.TEXT_MUTED
 
     def _show_pin(self, pin: SettingValue) -> None:
         has_pin = bool(pin)
@@ -168,11 +202,28 @@ class SettingsScreen(Screen):
 
     def _set(self, key: str, value: SettingValue) -> None:
         # On refusal the control snaps back to what the core holds, and the reason is shown.
-        when_done(self.ctx.jukebox.set_setting(key, value), None, self._refused)
+        when_done(self.ctx.jukebox.set_setting(key, value), None, partial(self._refused, key))
 
-    def _refused(self, exc: BaseException) -> None:
+    def _refused(self, key: str, exc: BaseException) -> None:
         report_error(str(exc))
         self.refresh()
+        label = self.value_labels.get(key)
+        if label is not None and key in self._formats:
+            label.text = f"{label.text} · refused"
+            label.color = theme.DANGER
+
+    def _typed(self, key: str, value: float) -> SettingValue:
+        """A slider's float as the setting's type, on its step (0.5 dB steps stay exact)."""
+        if spec_for(key).type is int:
+            return round(value)
+        step = self._steps[key]
+        return round(round(value / step) * step, 3)
+
+    def _nudge(self, key: str, direction: int) -> None:
+        """One step from what the core holds; past the range the core refuses and says why."""
+        current = self.ctx.jukebox.settings().get(key)
+        base = float(current) if isinstance(current, int | float) else 0.0
+        self._set(key, self._typed(key, base + direction * self._steps[key]))
 
     def _ask_new_pin(self) -> None:
         self.ask_pin("New PIN (4 to 8 digits)", lambda pin: self._set("lock.pin", pin))
