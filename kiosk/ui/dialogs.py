@@ -10,6 +10,9 @@ from kivy.metrics import dp, sp
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.gridlayout import GridLayout
 from kivy.uix.modalview import ModalView
+from kivy.uix.recycleboxlayout import RecycleBoxLayout
+from kivy.uix.recycleview import RecycleView
+from kivy.uix.recycleview.views import RecycleDataViewBehavior
 from kivy.uix.widget import Widget
 from kivy.utils import escape_markup
 
@@ -22,10 +25,42 @@ from kiosk.ui.widgets import Filled, Panel, Tappable, Text, with_icon
 
 log = logging.getLogger(__name__)
 
+_MUTED = "".join(f"{round(c * 255):02x}" for c in theme.TEXT_MUTED[:3])
+
 
 def _modal(size_hint: tuple[float, float]) -> ModalView:
     return ModalView(size_hint=size_hint, background="", background_color=(0, 0, 0, 0),
                      overlay_color=(0, 0, 0, 0.6), auto_dismiss=True)
+
+
+class PlaylistChoice(RecycleDataViewBehavior, Tappable):
+    """One playlist in the chooser, finger-sized; a tap runs ``on_tap`` from its data."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data: dict[str, Any] = {}
+
+    def refresh_view_attrs(self, rv: Any, index: int, data: dict[str, Any]) -> None:
+        self.data = data
+        self.index = index
+        self.text = data.get("text", "")
+        self.action = data.get("action", "")
+
+    def on_release(self) -> None:
+        tap = self.data.get("on_tap")
+        if tap is not None:
+            tap()
+
+
+def playlist_chooser_list() -> RecycleView:
+    """A recycled, scrollable list of every playlist: hundreds cost a screenful of widgets."""
+    rv = RecycleView(do_scroll_x=False, bar_width=dp(8), scroll_type=["bars", "content"])
+    layout = RecycleBoxLayout(orientation="vertical", size_hint_y=None, spacing=dp(8), padding=(0, 0, dp(14), 0),
+                              default_size=(None, dp(theme.TOUCH)), default_size_hint=(1, None))
+    layout.bind(minimum_height=layout.setter("height"))
+    rv.add_widget(layout)
+    rv.viewclass = PlaylistChoice  # only after the layout: RecycleView passes it on to its layout manager
+    return rv
 
 
 class TrackActions:
@@ -34,6 +69,7 @@ class TrackActions:
     def __init__(self, ctx: UiContext) -> None:
         self.ctx = ctx
         self.view: ModalView | None = None
+        self.chooser: RecycleView | None = None
 
     def open(self, track: Track) -> None:
         view = _modal((0.8, 0.8))
@@ -70,30 +106,44 @@ class TrackActions:
         if self.view is not None:
             self.view.dismiss(animation=False)
             self.view = None
+        self.chooser = None
 
     def _choose_playlist(self, track: Track) -> None:
         when_done(self.ctx.jukebox.list_playlists(), lambda playlists: self._show_playlists(track, playlists))
 
     def _show_playlists(self, track: Track, playlists: list[Playlist]) -> None:
+        """Every playlist in a scrolling list, and a new one named on the on-screen keyboard."""
         self.close()
-        view = _modal((0.7, 0.85))
-        panel = Panel(orientation="vertical", padding=dp(18), spacing=dp(10), bg_color=list(theme.SURFACE))
+        view = _modal((0.82, 0.94))
+        panel = Panel(orientation="vertical", padding=dp(14), spacing=dp(10), bg_color=list(theme.SURFACE))
         panel.add_widget(Text(text=f"Add “{track.title}” to", font_size=sp(theme.TITLE), size_hint_y=None,
                               height=dp(36)))
-        choices = GridLayout(cols=1, spacing=dp(8))
-        if not playlists:
-            choices.add_widget(Text(text="No playlists yet: create one under Lists.", color=theme.TEXT_MUTED))
-        for playlist in playlists[:6]:
-            choices.add_widget(Tappable(
-                text=escape_markup(playlist.name), action=f"playlist:{playlist.id}",
-                on_release=lambda _b, p=playlist: self._run(lambda: self.ctx.jukebox.add_to_playlist(p.id, [track.id])),
-            ))
-        panel.add_widget(choices)
-        panel.add_widget(Tappable(text="Cancel", action="cancel", size_hint_y=None, height=dp(theme.TOUCH),
-                                  on_release=lambda *_: view.dismiss()))
+        self.chooser = chooser = playlist_chooser_list()
+        chooser.data = [
+            {"text": f"{escape_markup(p.name)}  [size={int(sp(theme.CAPTION))}][color={_MUTED}]"
+                     f"{p.track_count} song{'s' if p.track_count != 1 else ''}[/color][/size]",
+             "action": f"playlist:{p.id}",
+             "on_tap": lambda p=p: self._run(lambda: self.ctx.jukebox.add_to_playlist(p.id, [track.id]))}
+            for p in playlists
+        ]
+        if playlists:
+            panel.add_widget(chooser)
+        else:
+            panel.add_widget(Text(text="No playlists yet: make the first one.", color=theme.TEXT_MUTED,
+                                  halign="center"))
+        buttons = BoxLayout(size_hint_y=None, height=dp(theme.TOUCH), spacing=dp(10))
+        buttons.add_widget(Tappable(text="+ New playlist…", action="new_playlist_with_track",
+                                    on_release=lambda *_: self._ask_new_playlist(track)))
+        buttons.add_widget(Tappable(text="Cancel", action="cancel", on_release=lambda *_: self.close()))
+        panel.add_widget(buttons)
         view.add_widget(panel)
         self.view = view
         view.open(animation=False)
+
+    def _ask_new_playlist(self, track: Track) -> None:
+        self.close()
+        self.ctx.ask_text("New playlist", "", lambda name: when_done(
+            self.ctx.jukebox.create_playlist(name.strip(), [track.id])))
 
 
 class TextPrompt:
