@@ -2,7 +2,9 @@
 
 The screen keeps nothing of the queue's state: every redraw reads ``jukebox.queue_snapshot()``.
 A drag or swipe only sends a command; the rows move when the core's event comes back, so a
-button pressed at the same moment can never leave screen and player disagreeing.
+button pressed at the same moment can never leave screen and player disagreeing. While a drag
+holds near the list's top or bottom edge the list scrolls, so an entry can go anywhere in a long
+queue; only a line shows where it will land until the core has moved it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from kiosk.ui.widgets import Filled, IconButton, Tappable, Text
 log = logging.getLogger(__name__)
 
 SWIPE_FRACTION = 0.3  # of the row's width: a horizontal move this long removes the entry
+EDGE_ZONE = 56  # dp: a dragging finger this close to the list's top or bottom edge scrolls it
+EDGE_SPEED = 700  # dp per second at the very edge (slower further in, so the finger can aim)
 
 
 class QueueRow(RecycleDataViewBehavior, BoxLayout):
@@ -104,8 +108,8 @@ class QueueRow(RecycleDataViewBehavior, BoxLayout):
         if self.remove_button.collide_point(*touch.pos):
             return bool(super().on_touch_down(touch))
         if self.handle.collide_point(*touch.pos) and self.screen is not None:
-            touch.grab(self)
-            self.screen.start_drag(self, touch)
+            # The screen takes the touch: this row may be recycled for another entry while the list scrolls.
+            self.screen.start_drag(self, self.to_window(*touch.pos), touch)
             return True
         touch.grab(self)
         self._swipe_start = touch.pos
@@ -114,9 +118,7 @@ class QueueRow(RecycleDataViewBehavior, BoxLayout):
     def on_touch_move(self, touch: Any) -> bool:
         if touch.grab_current is not self:
             return bool(super().on_touch_move(touch))
-        if self.screen is not None and self.screen.dragging is self:
-            self.screen.drag_to(touch)
-        elif self._swipe_start is not None:
+        if self._swipe_start is not None:
             self.shift = touch.x - self._swipe_start[0]
         return True
 
@@ -125,9 +127,6 @@ class QueueRow(RecycleDataViewBehavior, BoxLayout):
             return bool(super().on_touch_up(touch))
         touch.ungrab(self)
         screen = self.screen
-        if screen is not None and screen.dragging is self:
-            screen.end_drag(touch)
-            return True
         start, self._swipe_start = self._swipe_start, None
         self.shift = 0
         if start is None or screen is None:
@@ -172,8 +171,11 @@ class QueueScreen(Screen):
     def __init__(self, ctx: UiContext, **kwargs: Any) -> None:
         super().__init__(name="queue", **kwargs)
         self.ctx = ctx
-        self.dragging: QueueRow | None = None
+        self.drag_entry_id: int | None = None  # the entry being dragged, by identity, not by row widget
+        self.drag_source: int | None = None
         self.drag_target: int | None = None
+        self._finger: tuple[float, float] = (0.0, 0.0)  # window coordinates of the dragging finger
+        self._auto_scroll = Clock.create_trigger(self._scroll_step, 1 / 30, interval=True)
         self._needed: set[int] = set()
         self._fetch = Clock.create_trigger(self._fetch_needed, 0)
         self._redraw = Clock.create_trigger(self.redraw, 0)
@@ -287,36 +289,111 @@ class QueueScreen(Screen):
 
     # --- drag to reorder ------------------------------------------------------------------------
 
-    def start_drag(self, row: QueueRow, touch: Any) -> None:
-        self.dragging = row
-        self.drag_target = int(row.position)
+    @property
+    def dragging(self) -> bool:
+        return self.drag_entry_id is not None
+
+    def start_drag(self, row: QueueRow, window_pos: tuple[float, float], touch: Any) -> None:
+        position = int(row.position)
+        entries = self.ctx.jukebox.queue_snapshot().entries
+        if not 0 <= position < len(entries):
+            return
+        self.drag_entry_id = entries[position].entry_id
+        self.drag_source = position
+        touch.grab(self)
         self._drop_color.rgba = self.ctx.accent
         self.drop_line.opacity = 1
-        self.drag_to(touch)
+        self.drag_to(window_pos)
 
-    def _target_for(self, touch: Any) -> int:
-        """The row under the finger; the touch arrives in the list layout's coordinates."""
+    def on_touch_move(self, touch: Any) -> bool:
+        if touch.grab_current is self:
+            self.drag_to(self.to_window(*touch.pos))
+            return True
+        return bool(super().on_touch_move(touch))
+
+    def on_touch_up(self, touch: Any) -> bool:
+        if touch.grab_current is self:
+            touch.ungrab(self)
+            self.drag_to(self.to_window(*touch.pos))
+            self.end_drag()
+            return True
+        return bool(super().on_touch_up(touch))
+
+    def _list_box(self) -> tuple[float, float]:
+        """The list's bottom and top edges in window coordinates."""
+        _x, bottom = self.list.to_window(self.list.x, self.list.y)
+        return bottom, bottom + self.list.height
+
+    def _scrolled_past(self) -> float:
+        """How far the list's content is scrolled down from its top, in pixels."""
         manager = self.list.layout_manager
+        hidden = max(0.0, manager.height - self.list.height) if manager is not None else 0.0
+        return hidden * (1.0 - min(1.0, max(0.0, self.list.scroll_y)))
+
+    def _target_at(self, window_y: float) -> int:
+        """The entry under the finger, from the scroll position (not from row widgets, which are recycled)."""
+        _bottom, top = self._list_box()
         count = len(self.list.data)
-        return max(0, min(count - 1, int((manager.top - touch.y) / dp(theme.ROW))))
+        return max(0, min(count - 1, int((top - window_y + self._scrolled_past()) / dp(theme.ROW))))
 
-    def drag_to(self, touch: Any) -> None:
-        self.drag_target = self._target_for(touch)
-        source = int(self.dragging.position) if self.dragging is not None else self.drag_target
-        manager = self.list.layout_manager
-        edge = self.drag_target + (1 if self.drag_target > source else 0)
-        wx, wy = manager.to_window(manager.x, manager.top - edge * dp(theme.ROW))
+    def drag_to(self, window_pos: tuple[float, float]) -> None:
+        if self.drag_source is None:
+            return
+        self._finger = window_pos
+        self.drag_target = self._target_at(window_pos[1])
+        self._show_drop_line()
+        if self._edge_speed() and not self._auto_scroll.is_triggered:
+            self._auto_scroll()
+        elif not self._edge_speed():
+            self._auto_scroll.cancel()
+
+    def _show_drop_line(self) -> None:
+        assert self.drag_source is not None and self.drag_target is not None
+        edge = self.drag_target + (1 if self.drag_target > self.drag_source else 0)
+        bottom, top = self._list_box()
+        window_y = min(top, max(bottom, top - edge * dp(theme.ROW) + self._scrolled_past()))
         lx, _ = self.to_widget(*self.list.to_window(self.list.x, self.list.y))
-        _, sy = self.to_widget(wx, wy)
+        _, y = self.to_widget(0, window_y)
         self.drop_line.size = (self.list.width, dp(4))
-        self.drop_line.pos = (lx, sy - dp(2))
+        self.drop_line.pos = (lx, y - dp(2))
 
-    def end_drag(self, touch: Any) -> None:
-        row, self.dragging = self.dragging, None
+    def _edge_speed(self) -> float:
+        """Pixels per second to scroll the content: above 0 towards the end of the queue, below 0 back."""
+        bottom, top = self._list_box()
+        zone = dp(EDGE_ZONE)
+        y = self._finger[1]
+        if y < bottom + zone:
+            return dp(EDGE_SPEED) * min(1.0, (bottom + zone - y) / zone)
+        if y > top - zone:
+            return -dp(EDGE_SPEED) * min(1.0, (y - (top - zone)) / zone)
+        return 0.0
+
+    def _scroll_step(self, dt: float) -> bool:
+        """One auto-scroll step while the finger holds near an edge; returning False stops the interval."""
+        manager = self.list.layout_manager
+        hidden = (manager.height - self.list.height) if manager is not None else 0.0
+        speed = self._edge_speed()
+        if self.drag_source is None or not speed or hidden <= 0:
+            return False
+        before = self.list.scroll_y
+        self.list.scroll_y = min(1.0, max(0.0, before - speed * min(dt, 0.1) / hidden))
+        self.drag_target = self._target_at(self._finger[1])
+        self._show_drop_line()
+        return self.list.scroll_y != before
+
+    def end_drag(self) -> None:
+        """Sends the move, for the entry dragged wherever the core has it now (a button may have moved it)."""
+        self._auto_scroll.cancel()
         self.drop_line.opacity = 0
-        target = self._target_for(touch)
-        if row is not None and target != int(row.position):
-            when_done(self.ctx.jukebox.move(int(row.position), target))
+        entry_id, target = self.drag_entry_id, self.drag_target
+        self.drag_entry_id = self.drag_source = self.drag_target = None
+        entries = self.ctx.jukebox.queue_snapshot().entries
+        source = next((i for i, e in enumerate(entries) if e.entry_id == entry_id), None)
+        if source is None or target is None:
+            return  # removed meanwhile: nothing to move
+        target = min(target, len(entries) - 1)
+        if target != source:
+            when_done(self.ctx.jukebox.move(source, target))
 
     def _sync_drop(self, *_: Any) -> None:
         self._drop_rect.pos, self._drop_rect.size = self.drop_line.pos, self.drop_line.size
