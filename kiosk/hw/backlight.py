@@ -128,7 +128,7 @@ class ScreenLight:
         if self.backlight is not None and self._apply_backlight(light):
             self._shade(1.0 if self.state == "asleep" else 0.0)
         else:
-            self._shade(round(1.0 - light / 100, 3))
+            self._shade(min(1.0, max(0.0, 1.0 - light / 100)))
 
     def _apply_backlight(self, light: float) -> bool:
         assert self.backlight is not None
