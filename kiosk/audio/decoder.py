@@ -10,9 +10,10 @@ before the target; samples are dropped up to the target, counted from the stream
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import av
 import av.error
@@ -27,6 +28,10 @@ log = logging.getLogger(__name__)
 _EXACT_DURATION_CONTAINERS = ("mov", "mp4", "m4a")
 #: Packets in a row that may fail to decode before the file is given up as broken.
 MAX_BAD_PACKETS = 8
+
+#: Samples per chunk when PyAV converts the sample format (MP3, AAC, Vorbis...): one pull, one chunk and
+#: one write per ~0.19 s at 44.1 kHz instead of one per codec frame; decoding them takes well under a ms.
+BLOCK_SAMPLES = 8192
 
 #: How far before a seek target decoding starts, so the codec has warmed up by the target.
 SEEK_PREROLL_MS = 200
@@ -106,11 +111,21 @@ class PyAVDecoder:
             raise DecodeError(f"{self._name} broke off: {_reason(exc)}.") from None
 
     def _decode(self) -> Iterator[bytes | memoryview]:
-        next_sample: int | None = None
+        """Every decoded frame through the converter; the trims happen only in the frames they touch.
+
+        This loop runs once per codec frame (about 40 times a second of MP3 or AAC), so it keeps to
+        locals and integer arithmetic: no Fractions, no attribute look-ups, no calls for frames kept whole.
+        """
+        next_sample = 0
         bad_packets = 0
         # pts -> sample number in integers (Fraction arithmetic per frame costs more than decoding FLAC)
-        scale_num = self._time_base.numerator * self._source_rate
+        scale_num = self._time_base.numerator * self._source_rate * 2
         scale_den = self._time_base.denominator
+        twice_den = 2 * scale_den
+        start_pts = self._start_pts
+        skip_until = self._skip_until
+        end_sample = self._end_sample if self._end_sample is not None else 1 << 62
+        resample, frame_bytes = self._resampler.resample, self._frame_bytes
         for packet in self._container.demux(self._stream):
             try:
                 frames = packet.decode()
@@ -123,25 +138,20 @@ class PyAVDecoder:
                 continue
             bad_packets = 0
             for frame in frames:
-                if frame.pts is not None:
-                    first = ((frame.pts - self._start_pts) * scale_num * 2 + scale_den) // (2 * scale_den)
-                else:
-                    first = next_sample or 0
+                pts = frame.pts
+                first = next_sample if pts is None else ((pts - start_pts) * scale_num + scale_den) // twice_den
                 count = frame.samples
                 next_sample = first + count
-                keep_from = max(0, self._skip_until - first)
-                keep_to = count
-                if self._end_sample is not None:
-                    keep_to = min(count, self._end_sample - first)
-                if keep_to <= keep_from:
-                    if self._end_sample is not None and first >= self._end_sample:
+                if first < skip_until or next_sample > end_sample:
+                    if first >= end_sample:
                         yield from self._flush()
                         return
-                    continue
-                if keep_from or keep_to < count:
+                    keep_from, keep_to = max(0, skip_until - first), min(count, end_sample - first)
+                    if keep_to <= keep_from:
+                        continue
                     frame = _slice_frame(frame, keep_from, keep_to)
-                for out in self._resampler.resample(frame):
-                    yield self._frame_bytes(out)
+                for out in resample(frame):
+                    yield frame_bytes(out)
         yield from self._flush()
 
     def _flush(self) -> Iterator[bytes | memoryview]:
@@ -169,63 +179,73 @@ def _reason(exc: BaseException) -> str:
 
 
 class _Converter:
-    """PyAV's ``AudioResampler`` (the same filter graph, the same samples) without its second pull per frame.
+    """PyAV's ``AudioResampler`` (the same filter graph, the same samples), in blocks and without its pull loop.
 
-    ``AudioResampler.resample`` pulls until the graph answers EAGAIN, which PyAV raises as an exception:
-    one raised and caught per decoded frame, a noticeable part of playing MP3 or AAC. A format or layout
-    conversion at an unchanged rate gives one frame out per frame in, so one pull is made; anything the
-    graph still holds comes out on a later pull or at the flush. A rate change pulls until EAGAIN.
+    ``AudioResampler.resample`` pulls until the graph answers EAGAIN, which PyAV raises as an exception,
+    and hands out one frame per codec frame (1152 samples of MP3, 1024 of AAC): a Python object, a pull
+    and a write per 25 ms of audio. At an unchanged rate the graph's sink is asked for blocks of
+    ``BLOCK_SAMPLES`` instead, and pulled only once that many samples went in, so a format conversion
+    costs one push per codec frame and one pull per block, never an exception. A rate change pulls until
+    EAGAIN. The flush drains what the graph still holds.
     """
 
     def __init__(self, sample_format: str, layout: str, rate: int) -> None:
         self._format, self._layout, self._rate = sample_format, layout, rate
         self._graph: Graph | None = None
+        self._source: Any = None
+        self._sink: Any = None
         self._passthrough = False
-        self._one_pull = False
+        self._blocks = False
+        self._held = 0  # samples pushed and not yet pulled (block mode)
 
-    def resample(self, frame: av.AudioFrame | None) -> list[av.AudioFrame]:
+    def resample(self, frame: av.AudioFrame | None) -> Sequence[av.AudioFrame]:
         if frame is None:
-            return self._drain(flush=True) if self._graph is not None else []
+            return self._drain(flush=True) if self._graph is not None else ()
         if self._passthrough:
-            return [frame]
+            return (frame,)
         if self._graph is None:
             if (frame.format.name, frame.layout.name, frame.sample_rate) == (self._format, self._layout, self._rate):
                 self._passthrough = True
-                return [frame]
-            self._graph = self._build(frame)
-            self._one_pull = frame.sample_rate == self._rate
-        self._graph.push(frame)
-        if self._one_pull:
-            try:
-                return [_audio(self._graph.pull())]
-            except av.error.BlockingIOError:
-                return []
-        return self._drain(flush=False)
+                return (frame,)
+            self._build(frame)
+        self._source.push(frame)
+        if not self._blocks:
+            return self._drain(flush=False)
+        self._held += frame.samples
+        if self._held < BLOCK_SAMPLES:
+            return ()
+        try:
+            block = _audio(self._sink.pull())
+        except av.error.BlockingIOError:  # not expected at an unchanged rate; the flush gets it
+            return ()
+        self._held -= block.samples
+        return (block,)
 
-    def _build(self, frame: av.AudioFrame) -> Graph:
-        graph = Graph()
+    def _build(self, frame: av.AudioFrame) -> None:
+        self._graph = graph = Graph()
         extra = {"time_base": str(frame.time_base)} if frame.time_base is not None else {}
-        source = graph.add(
+        self._source = graph.add(
             "abuffer", sample_rate=str(frame.sample_rate), sample_fmt=frame.format.name,
             channel_layout=frame.layout.name, **extra,
         )
         convert = graph.add(
             "aformat", sample_rates=str(self._rate), sample_fmts=self._format, channel_layouts=self._layout
         )
-        sink = graph.add("abuffersink")
-        source.link_to(convert)
-        convert.link_to(sink)
+        self._sink = graph.add("abuffersink")
+        self._source.link_to(convert)
+        convert.link_to(self._sink)
         graph.configure()
-        return graph
+        self._blocks = frame.sample_rate == self._rate
+        if self._blocks:
+            graph.set_audio_frame_size(BLOCK_SAMPLES)
 
     def _drain(self, flush: bool) -> list[av.AudioFrame]:
-        assert self._graph is not None
         if flush:
-            self._graph.push(None)
+            self._source.push(None)
         frames = []
         while True:
             try:
-                frames.append(_audio(self._graph.pull()))
+                frames.append(_audio(self._sink.pull()))
             except (EOFError, av.error.BlockingIOError):
                 return frames
 

@@ -124,6 +124,10 @@ class AudioEngine:
         self._last_published: PlayerState | None = None
         self._last_publish_time = float("-inf")
 
+        room = getattr(output, "room_frames", None)
+        self._room: Callable[[], int] | None = room if callable(room) else None
+        self._period_frames = 0
+
         self._thread = threading.Thread(target=self._run, name="player", daemon=True)
         self._thread.start()
 
@@ -328,6 +332,7 @@ class AudioEngine:
         wanted = PcmFormat(track.sample_rate or DEFAULT_RATE, self._channels, "s16")
         try:
             self._format = self._out.open(wanted)
+            self._period_frames = max(1, self._format.ms_to_frames(self._period_ms))
         except DeviceError as exc:
             self._device_lost(str(exc), first_open=not self._lost)
             return False
@@ -376,10 +381,13 @@ class AudioEngine:
             return None
 
     def _step(self) -> None:
-        """Writes about one period (or waits a moment for the end of the last track to be heard).
+        """Writes one piece of audio (or waits a moment for the end of the last track to be heard).
 
-        A decoded chunk is cut into equal pieces of at most 1.5 periods, so a command waits at most
-        that long for the thread, and an MP3 or AAC frame (about 25 ms) goes out in one write.
+        A command waits for the thread at most as long as one write blocks. With an output that says
+        how much its buffer takes now (``room_frames``), a write is as much as fits, or one period
+        when the buffer is full: on a sound card that is one write per period, each waiting at most a
+        period; on a device that never fills it is one write per decoded chunk. Other outputs get the
+        chunk in equal pieces of at most 1.5 periods.
         """
         assert self._format is not None
         if self._pending is None:
@@ -394,7 +402,12 @@ class AudioEngine:
             longest = max(1, self._format.ms_to_frames(self._period_ms) * 3 // 2)
             pieces = -(-frames // longest)
             self._piece_bytes = -(-frames // pieces) * self._format.frame_bytes
-        piece, rest = self._pending[: self._piece_bytes], self._pending[self._piece_bytes :]
+        if self._room is not None:
+            # As much as fits without waiting; when the buffer is full, one period (waits at most a period).
+            size = max(self._room(), self._period_frames) * self._format.frame_bytes
+        else:
+            size = self._piece_bytes
+        piece, rest = self._pending[:size], self._pending[size:]
         try:
             self._out.write(piece)
         except OutputLostError as exc:

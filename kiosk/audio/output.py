@@ -145,6 +145,16 @@ class AlsaOutput:
                 continue
             view = view[result * frame_bytes :]
 
+    def room_frames(self) -> int:
+        """Frames the device's buffer takes right now without a write blocking (0 after an xrun)."""
+        if self._pcm is None:
+            return 0
+        try:
+            avail = int(self._pcm.avail())
+        except alsaaudio.ALSAAudioError:
+            return 0
+        return min(max(0, avail), self._buffer_frames)
+
     def delay_frames(self) -> int:
         if self._pcm is None:
             return 0

@@ -368,7 +368,7 @@ def test_a_device_that_vanishes_is_reopened_and_playback_resumes_where_it_was_he
 
     source = ffmpeg_decode(path)
     cut = script.frames_at_unplug
-    assert RATE <= cut < RATE + 4608  # the write that failed was the first past one second
+    assert RATE <= cut < RATE + RATE // 5  # the write that failed was the first past one second (200 ms buffer)
     assert_same_audio(alsa.frames(first_capture), source[:cut], exact=True)
     resumed_at = (cut * 1000 // RATE) * RATE // 1000  # positions are whole milliseconds
     assert cut - resumed_at <= RATE // 1000  # at most a millisecond is heard twice
@@ -657,4 +657,48 @@ def test_a_player_built_without_its_device_finds_it_when_it_is_plugged_in(
         wait_for_state(bus, "stopped", after=1)
     finally:
         player.close()
+    assert_same_audio(alsa.frames(), ffmpeg_decode(path), exact=True)
+
+
+class FullBufferPcm:
+    """The real ``alsaaudio.PCM``, except that ``avail`` says the buffer is full (as a sound card's is
+    while it plays) from the ``full_from``-th write until ``full_until`` frames went out; every
+    write's size is recorded."""
+
+    def __init__(self, writes: list[int], full_from: int, full_until: int, **kwargs: Any) -> None:
+        self.real = alsaaudio.PCM(**kwargs)
+        self.writes, self.full_from, self.full_until = writes, full_from, full_until
+
+    def avail(self) -> int:
+        if len(self.writes) >= self.full_from and sum(self.writes) < self.full_until:
+            return 0
+        return int(self.real.avail())
+
+    def write(self, data: Any) -> int:
+        self.writes.append(len(data) // 4)
+        return int(self.real.write(data))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "flac"])
+def test_a_full_buffer_gets_one_period_per_write_and_an_empty_one_gets_whole_chunks(
+    fmt: str, alsa: AlsaTap, media: MediaMaker, bus: RecordingBus, engines: list[AudioEngine]
+) -> None:
+    """How long a command waits for the player thread is how long one write blocks. While the
+    device has room, whole decoded chunks go out at once (nothing blocks); while it reports a full
+    buffer, each write is one period (20 ms), which ALSA takes as soon as a period has played."""
+    writes: list[int] = []
+    path = media.noise(fmt, seconds=2.0, seed=80)
+    output = AlsaOutput("default", open_pcm=lambda **kw: FullBufferPcm(writes, 2, RATE, **kw))
+    engine = start_engine(engines, bus, output, period_ms=20)
+    play_all(engine, bus, [make_track(1, path)])
+    period = RATE * 20 // 1000
+    full = [i for i in range(len(writes)) if i >= 2 and sum(writes[:i]) < RATE]
+    assert all(size > period for size in writes[:2])  # room in the buffer: a chunk in one write
+    assert len(full) >= (RATE - sum(writes[:2])) // period and all(writes[i] <= period for i in full)
+    assert sum(writes[i] == period for i in full) >= len(full) * 2 // 3  # mostly whole periods (chunk ends)
+    after = writes[full[-1] + 1 :]
+    assert max(after) > period  # room again: whole chunks
     assert_same_audio(alsa.frames(), ffmpeg_decode(path), exact=True)

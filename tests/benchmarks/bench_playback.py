@@ -5,8 +5,14 @@ Run: ``python -m tests.benchmarks.bench_playback`` (or ``python -m tests.benchma
 Everything plays to the same ALSA file-plugin device (a ``plug`` in front of ``file`` -> ``null``),
 which takes audio as fast as it comes, so CPU time is the whole cost of decoding and writing.
 The baseline is ``ffmpeg -i FILE -f alsa default`` to that device in the same run. Each player runs
-in its own process; CPU and peak RSS come from ``wait4`` (whole process) and, for the engine, also
-from inside the process around playback only (imports excluded).
+in its own process; CPU and peak RSS come from ``wait4`` (the whole process, every thread) and, for
+the engine, also from inside the process around playback only (``process_time``: every thread of
+the process, imports and interpreter start excluded, opening the file and the device included).
+
+Two figures per side: the whole run of a 60 s file divided by 60, and the marginal cost of one more
+second of audio, (CPU for 60 s - CPU for 5 s) / 55 s, which takes every fixed cost out on both
+sides (ffmpeg's own start-up of about 70 ms, the engine's file and device opening) and is what a
+long track costs once playing.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 SECONDS = 60
+#: The short file of each format, for the marginal cost per second (long minus short).
+SHORT_SECONDS = 5
 FORMATS = {"mp3": ("mp3", ["-c:a", "libmp3lame", "-b:a", "192k"]),
            "flac": ("flac", ["-c:a", "flac"]),
            "aac": ("m4a", ["-c:a", "aac", "-b:a", "192k"])}
 LATENCY_ROUNDS = 60
-REPEATS = 3
+REPEATS = 5
 
 
 def _write_alsa_config(folder: Path) -> Path:
@@ -38,13 +46,13 @@ def _write_alsa_config(folder: Path) -> Path:
     return conf
 
 
-def _make_media(folder: Path) -> dict[str, Path]:
+def _make_media(folder: Path, seconds: int) -> dict[str, Path]:
     files = {}
     for name, (suffix, codec) in FORMATS.items():
-        path = folder / f"bench-{name}.{suffix}"
+        path = folder / f"bench-{name}-{seconds}s.{suffix}"
         # Two detuned tones over pink noise: closer to music for the encoders than a pure sine.
-        source = (f"anoisesrc=d={SECONDS}:c=pink:r=44100:a=0.1,"
-                  f"volume=1[n];sine=f=220:d={SECONDS}:r=44100[a];sine=f=331:d={SECONDS}:r=44100[b];"
+        source = (f"anoisesrc=d={seconds}:c=pink:r=44100:a=0.1,"
+                  f"volume=1[n];sine=f=220:d={seconds}:r=44100[a];sine=f=331:d={seconds}:r=44100[b];"
                   "[n][a][b]amix=inputs=3")
         subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-y", "-filter_complex", source,
                         "-ac", "2", "-ar", "44100", *codec, str(path)], check=True)
@@ -139,6 +147,11 @@ def _pyav_first_frame(path: Path, rounds: int = 20) -> list[float]:
     return times
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -151,31 +164,46 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-playback-") as tmp:
         folder = Path(tmp)
         env = {**os.environ, "ALSA_CONFIG_PATH": str(_write_alsa_config(folder))}
-        files = _make_media(folder)
+        files, short_files = _make_media(folder, SECONDS), _make_media(folder, SHORT_SECONDS)
         me = [sys.executable, "-m", "tests.benchmarks.bench_playback", "--driver"]
+        ffmpeg = ["ffmpeg", "-nostdin", "-loglevel", "error", "-i"]
+
+        def engine_run(path: Path) -> tuple[float, float, int, dict[str, Any]]:
+            whole_s, rss_kib, out = _run_measured([*me, "cpu", str(path)], env)
+            inner = json.loads(out.strip().splitlines()[-1])
+            return inner["cpu_s"], whole_s, rss_kib, inner
+
+        def ffmpeg_run(path: Path) -> tuple[float, int]:
+            cpu_s, rss_kib, _ = _run_measured([*ffmpeg, str(path), "-f", "alsa", "default"], env)
+            return cpu_s, rss_kib
 
         load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
         print(f"CPU per second of audio ({SECONDS} s files, 44.1 kHz stereo, to an ALSA file-plugin device; "
-              f"median of {REPEATS}; {os.cpu_count()} cores, load average {load})")
-        print("| format | engine, playback only | engine, whole process (imports too) | ffmpeg -f alsa (baseline) "
-              "| engine peak RSS | ffmpeg peak RSS |")
-        print("|---|---:|---:|---:|---:|---:|")
+              f"median of {REPEATS} interleaved runs; {os.cpu_count()} cores, load average {load})")
+        print(f"marginal: (CPU for {SECONDS} s - CPU for {SHORT_SECONDS} s) / {SECONDS - SHORT_SECONDS} s, "
+              "fixed costs (start-up, opening) taken out on both sides")
+        print("| format | engine, playback only | engine, marginal | ffmpeg -f alsa, whole process (baseline) "
+              "| ffmpeg, marginal (baseline) | engine, whole process (imports too) | engine peak RSS "
+              "| ffmpeg peak RSS |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|")
         for name, path in files.items():
-            ours, theirs = [], []
+            ours, ours_short, theirs, theirs_short = [], [], [], []
             for _ in range(REPEATS):  # interleaved, median taken: the machine may be shared
-                whole_s, rss_kib, out = _run_measured([*me, "cpu", str(path)], env)
-                ours.append((json.loads(out.strip().splitlines()[-1])["cpu_s"], whole_s, rss_kib, out))
-                theirs.append(_run_measured(
-                    ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "alsa", "default"], env
-                ))
-            ours.sort(key=lambda r: r[0])
-            theirs.sort(key=lambda r: r[0])
-            _, whole_s, rss_kib, out = ours[len(ours) // 2]
-            inner = json.loads(out.strip().splitlines()[-1])
-            ff_s, ff_rss, _ = theirs[len(theirs) // 2]
-            print(f"| {name} | {inner['cpu_s'] * 1000 / SECONDS:.2f} ms/s | {whole_s * 1000 / SECONDS:.2f} ms/s "
-                  f"| {ff_s * 1000 / SECONDS:.2f} ms/s | {rss_kib / 1024:.0f} MiB "
-                  f"(after imports {inner['rss_before_kib'] / 1024:.0f}) | {ff_rss / 1024:.0f} MiB |")
+                ours.append(engine_run(path))
+                theirs.append(ffmpeg_run(path))
+                ours_short.append(engine_run(short_files[name]))
+                theirs_short.append(ffmpeg_run(short_files[name]))
+            engine_s = _median([r[0] for r in ours])
+            engine_marginal = (engine_s - _median([r[0] for r in ours_short])) / (SECONDS - SHORT_SECONDS)
+            ff_s = _median([r[0] for r in theirs])
+            ff_marginal = (ff_s - _median([r[0] for r in theirs_short])) / (SECONDS - SHORT_SECONDS)
+            whole_s = _median([r[1] for r in ours])
+            rss_kib, rss_before_kib = max(r[2] for r in ours), max(r[3]["rss_before_kib"] for r in ours)
+            ff_rss = max(r[1] for r in theirs)
+            print(f"| {name} | {engine_s * 1000 / SECONDS:.2f} ms/s | {engine_marginal * 1000:.2f} ms/s "
+                  f"| {ff_s * 1000 / SECONDS:.2f} ms/s | {ff_marginal * 1000:.2f} ms/s "
+                  f"| {whole_s * 1000 / SECONDS:.2f} ms/s | {rss_kib / 1024:.0f} MiB "
+                  f"(after imports {rss_before_kib / 1024:.0f}) | {ff_rss / 1024:.0f} MiB |")
 
         _, _, out = _run_measured([*me, "latency", *(str(p) for p in files.values())], env)
         latencies = json.loads(out.strip().splitlines()[-1])["latencies_s"]
