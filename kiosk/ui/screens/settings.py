@@ -140,6 +140,7 @@ class SettingsScreen(Screen):
         self._formats[key], self._steps[key] = fmt, step
         row = BoxLayout(size_hint_y=None, height=dp(theme.TOUCH), spacing=dp(6))
         slider = DragSlider(min=spec.minimum, max=spec.maximum, step=step)
+        slider.value_track = spec.minimum >= 0  # a fill from -15 dB would read as "more"; 0 dB sits mid-way
         slider.bind(on_release_value=lambda _s, v, k=key: self._set(k, self._typed(k, v)),
                     value=lambda s, v, k=key: self._show_value(k, v) if s.dragging else None)
         less = Tappable(text="−", action=f"less:{key}", font_name=theme.icon_font(), font_size=sp(theme.HEADLINE),
