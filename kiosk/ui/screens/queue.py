@@ -111,9 +111,14 @@ class QueueRow(RecycleDataViewBehavior, BoxLayout):
             # The screen takes the touch: this row may be recycled for another entry while the list scrolls.
             self.screen.start_drag(self, self.to_window(*touch.pos), touch)
             return True
-        touch.grab(self)
-        self._swipe_start = touch.pos
+        # From where the finger first went down: the scroll view may hand the touch over only later.
+        self.start_swipe(touch, (touch.ox, touch.oy))
         return True
+
+    def start_swipe(self, touch: Any, start: tuple[float, float]) -> None:
+        touch.grab(self)
+        self._swipe_start = start
+        self.shift = touch.x - start[0]
 
     def on_touch_move(self, touch: Any) -> bool:
         if touch.grab_current is not self:
@@ -153,6 +158,41 @@ class QueueList(RecycleView):
         layout.bind(minimum_height=layout.setter("height"))
         self.add_widget(layout)
         self.viewclass = QueueRow
+
+    def on_touch_move(self, touch: Any) -> bool:
+        if touch.grab_current is self and self._take_as_swipe(touch):
+            return True
+        return bool(super().on_touch_move(touch))
+
+    def _take_as_swipe(self, touch: Any) -> bool:
+        """A sideways move before the scroll view has decided is a swipe on the row it started on.
+
+        The scroll view would hold the touch for its timeout and then give the row a touch at the
+        finger's current place (or a tap where it lifted), so a quick swipe would be lost.
+        """
+        state = touch.ud.get(self._get_uid())
+        undecided: Any = getattr(self, "_touch", None)  # the touch the scroll view is still deciding about
+        if undecided is not touch or not state or state.get("mode") != "unknown" or self.layout_manager is None:
+            return False
+        dx, dy = touch.x - touch.ox, touch.y - touch.oy
+        if abs(dx) < self.scroll_distance or abs(dx) <= 2 * abs(dy):
+            return False
+        touch.push()
+        touch.apply_transform_2d(self.to_local)
+        try:
+            row = next((r for r in self.layout_manager.children
+                        if isinstance(r, QueueRow) and r.collide_point(touch.ox, touch.oy)), None)
+            if row is None:
+                return False
+            touch.ungrab(self)  # as the scroll view does when it gives a touch to its children
+            self._touch = None
+            del touch.ud[self._get_uid()]
+            if self.effect_y is not None:
+                self.effect_y.cancel()
+            row.start_swipe(touch, (touch.ox, touch.oy))
+        finally:
+            touch.pop()
+        return True
 
     def on_touch_down(self, touch: Any) -> bool:
         if self.collide_point(*touch.pos) and self.layout_manager is not None:
