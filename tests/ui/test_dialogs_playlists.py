@@ -3,6 +3,8 @@ scrolling list, and a new one can be named on the on-screen keyboard; the store 
 
 from __future__ import annotations
 
+import pytest
+
 from kiosk.ui.dialogs import PlaylistChoice
 
 
@@ -121,3 +123,24 @@ def test_screenshot_of_the_playlist_chooser(make_ui) -> None:
     ui.settle(0.3)
     shot = ui.screenshot("track-actions-playlists")
     assert shot.stat().st_size > 5000
+
+
+@pytest.mark.parametrize("size", [(800, 480), (480, 800), (1024, 600), (1280, 720)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_the_chooser_fits_every_screen_with_finger_sized_rows(make_ui, size) -> None:
+    from kivy.metrics import dp
+
+    width, height = size
+    ui = make_ui(tracks=5, size=size)
+    for i in range(12):
+        ui.jukebox.create_playlist(f"A playlist with a rather long name number {i:02d}").result(10)
+    chooser = _open_chooser(ui, ui.store.get_track(ui.track_ids[0]))
+    ui.settle(0.3)
+    for widget in [ui.find(action="new_playlist_with_track"), ui.find(action="cancel"), chooser]:
+        x0, y0, x1, y1 = _window_box(widget)
+        assert x0 >= -1 and y0 >= -1 and x1 <= width + 1 and y1 <= height + 1, f"{widget} sticks out at {size}"
+    for button in (ui.find(action="new_playlist_with_track"), ui.find(action="cancel")):
+        assert min(button.size) >= dp(40)
+    shown = [r for r in chooser.layout_manager.children if isinstance(r, PlaylistChoice)
+             and _visible_row(chooser, r.action) is not None]
+    assert len(shown) >= 2, f"only {len(shown)} whole rows visible at {size}"
+    assert all(r.height >= dp(56) for r in shown)
