@@ -273,6 +273,30 @@ def open_decoder(path: str, output: PcmFormat, start_ms: int = 0) -> PyAVDecoder
     return PyAVDecoder(path, output, start_ms)
 
 
+#: Suffixes of lossy formats: their float decode gains nothing from more than 16 bits, so they are not probed.
+_LOSSY_SUFFIXES = frozenset({".mp3", ".mp2", ".ogg", ".oga", ".opus", ".wma", ".aac"})
+#: Decoded sample formats that carry more than 16 bits: FLAC, ALAC, WAV and AIFF at 24 or 32 bits.
+_WIDE_FORMATS = frozenset({"s32", "s32p"})
+
+
+def has_wide_samples(path: str) -> bool:
+    """Whether a file holds more than 16 bits per sample, so the device should be asked for 32-bit samples.
+
+    Lossless codecs decode 16-bit sources to s16 and anything wider (24-bit FLAC, ALAC, WAV, AIFF)
+    to s32, left-justified, which a 32-bit device plays without losing a bit.
+    """
+    if Path(path).suffix.lower() in _LOSSY_SUFFIXES:
+        return False
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                return False
+            sample_format = container.streams.audio[0].codec_context.format
+            return sample_format is not None and sample_format.name in _WIDE_FORMATS
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError):
+        return False  # the decoder reports what is wrong with the file when it opens it
+
+
 def probe(path: str) -> tuple[int, int | None]:
     """Length in ms (0 when unknown) and sample rate of a file, for the ``kiosk play`` command."""
     try:

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from kiosk.audio.decoder import open_decoder
+from kiosk.audio.decoder import has_wide_samples, open_decoder
 from kiosk.audio.mixer import replaygain_gain, scale_pcm
 from kiosk.core.bus import EventBus
 from kiosk.core.errors import DeviceError
@@ -36,6 +36,7 @@ from kiosk.core.ports.audio import (
     Mixer,
     OutputLostError,
     PcmFormat,
+    SampleFormat,
 )
 from kiosk.core.ports.playback import PlaybackHost
 
@@ -80,6 +81,7 @@ class AudioEngine:
         mixer: Mixer,
         *,
         decoder_factory: DecoderFactory = open_decoder,
+        wide_samples: Callable[[str], bool] = has_wide_samples,
         clock: Callable[[], float] = time.monotonic,
         state_interval_s: float = 0.25,
         reopen_delays_s: Sequence[float] = REOPEN_DELAYS_S,
@@ -87,7 +89,7 @@ class AudioEngine:
         channels: int = 2,
     ) -> None:
         self._bus, self._out, self._mixer = bus, output, mixer
-        self._open_decoder, self._clock = decoder_factory, clock
+        self._open_decoder, self._clock, self._wide_samples = decoder_factory, clock, wide_samples
         self._state_interval, self._reopen_delays = state_interval_s, tuple(reopen_delays_s) or (1.0,)
         self._period_ms, self._channels = period_ms, channels
         self._host: PlaybackHost | None = None
@@ -329,7 +331,10 @@ class AudioEngine:
         self._publish(force=True)
 
     def _ensure_output(self, track: Track) -> bool:
-        wanted = PcmFormat(track.sample_rate or DEFAULT_RATE, self._channels, "s16")
+        """Opens the device for ``track`` (32-bit samples for a source with more than 16 bits, when the
+        device takes them). Tracks that follow without a break play in the format opened here."""
+        sample_format: SampleFormat = "s32" if self._wide_samples(track.path) else "s16"
+        wanted = PcmFormat(track.sample_rate or DEFAULT_RATE, self._channels, sample_format)
         try:
             self._format = self._out.open(wanted)
             self._period_frames = max(1, self._format.ms_to_frames(self._period_ms))

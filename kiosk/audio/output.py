@@ -57,6 +57,7 @@ class AlsaOutput:
         self._open_pcm = open_pcm
         self._pcm: Any = None
         self._format: PcmFormat | None = None
+        self._asked: tuple[int, int, str] | None = None
         self._buffer_frames = 0
         self._period_frames = 0
         self._underruns = 0
@@ -80,35 +81,31 @@ class AlsaOutput:
         return self._buffer_frames
 
     def open(self, wanted: PcmFormat) -> PcmFormat:
+        """Opens the device near ``wanted`` (kept open when asked the same again).
+
+        A wider sample format than 16 bits is a wish: a device that refuses it, or offers only a
+        format the jukebox cannot write, is opened again at 16 bits. A device already open wider is
+        kept for 16-bit audio, which it plays exactly.
+        """
         rate = self._fixed_rate or wanted.rate
-        if self._pcm is not None and self._format is not None:
-            if self._format.rate == rate and self._format.channels == wanted.channels:
+        asked = (rate, wanted.channels, wanted.sample_format)
+        if self._pcm is not None and self._format is not None and self._asked is not None:
+            # 16-bit audio plays exactly on a device opened wider: no reopening between such tracks.
+            if self._asked == asked or (self._asked[:2] == asked[:2] and wanted.sample_format == "s16"):
                 return self._format
             self.close()
-        period = max(16, rate * self._period_ms // 1000)
-        periods = max(2, round(self._buffer_ms / self._period_ms))
-        try:
-            pcm = self._open_pcm(
-                type=alsaaudio.PCM_PLAYBACK,
-                mode=alsaaudio.PCM_NORMAL,
-                device=self.device,
-                rate=rate,
-                channels=wanted.channels,
-                format=_ALSA_FORMATS[wanted.sample_format],
-                periodsize=period,
-                periods=periods,
-            )
-        except alsaaudio.ALSAAudioError as exc:
-            raise DeviceError(f"cannot open the sound device {self.device!r}: {exc}") from None
-        info = pcm.info()
-        sample_format = _FROM_ALSA_NAME.get(info["format_name"])
+        pcm, info, sample_format = self._open_pcm_as(rate, wanted.channels, wanted.sample_format)
+        if sample_format is None and wanted.sample_format != "s16":
+            log.info("%s does not take %s samples, using 16-bit", self.device, wanted.sample_format)
+            pcm.close()
+            pcm, info, sample_format = self._open_pcm_as(rate, wanted.channels, "s16")
         if sample_format is None:
             pcm.close()
             raise DeviceError(
                 f"the sound device {self.device!r} plays only {info['format_name']} samples, "
                 f"which the jukebox cannot produce; put a 'plug' device in front of it"
             )
-        self._pcm = pcm
+        self._pcm, self._asked = pcm, asked
         self._format = PcmFormat(int(info["rate"]), int(info["channels"]), sample_format)
         self._buffer_frames = int(info["buffer_size"])
         self._period_frames = int(info["period_size"])
@@ -118,6 +115,26 @@ class AlsaOutput:
             info["buffer_size"],
         )
         return self._format
+
+    def _open_pcm_as(
+        self, rate: int, channels: int, sample_format: SampleFormat
+    ) -> tuple[Any, Any, SampleFormat | None]:
+        """The opened PCM, its ``info()`` and the sample format it took (None: one we cannot write)."""
+        try:
+            pcm = self._open_pcm(
+                type=alsaaudio.PCM_PLAYBACK,
+                mode=alsaaudio.PCM_NORMAL,
+                device=self.device,
+                rate=rate,
+                channels=channels,
+                format=_ALSA_FORMATS[sample_format],
+                periodsize=max(16, rate * self._period_ms // 1000),
+                periods=max(2, round(self._buffer_ms / self._period_ms)),
+            )
+        except alsaaudio.ALSAAudioError as exc:
+            raise DeviceError(f"cannot open the sound device {self.device!r}: {exc}") from None
+        info = pcm.info()
+        return pcm, info, _FROM_ALSA_NAME.get(info["format_name"])
 
     def write(self, data: bytes | memoryview) -> None:
         if self._pcm is None or self._format is None:
@@ -181,7 +198,7 @@ class AlsaOutput:
                 raise OutputLostError(f"the sound device {self.device!r} stopped: {exc}") from None
 
     def close(self) -> None:
-        pcm, self._pcm, self._format = self._pcm, None, None
+        pcm, self._pcm, self._format, self._asked = self._pcm, None, None, None
         if pcm is not None:
             try:
                 pcm.close()

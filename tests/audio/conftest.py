@@ -63,9 +63,9 @@ class AlsaTap:
         fresh.write_text("\n".join(lines) + "\n")
         os.replace(fresh, self.conf)
 
-    def frames(self, capture: Path | None = None, channels: int = 2) -> np.ndarray[Any, Any]:
+    def frames(self, capture: Path | None = None, channels: int = 2, dtype: str = "<i2") -> np.ndarray[Any, Any]:
         data = (capture or self.capture).read_bytes()
-        return np.frombuffer(data, dtype="<i2").reshape(-1, channels)
+        return np.frombuffer(data, dtype=dtype).reshape(-1, channels)
 
 
 @pytest.fixture
@@ -73,23 +73,36 @@ def alsa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AlsaTap:
     return AlsaTap(tmp_path, monkeypatch)
 
 
+#: Encoder arguments for the bit depth of lossless files (ffmpeg would pick 24 bits for FLAC and ALAC
+#: made from its float test sources).
+_DEPTH_ARGS = {
+    ("flac", 16): ["-sample_fmt", "s16"], ("flac", 24): ["-sample_fmt", "s32"],
+    ("alac", 16): ["-sample_fmt", "s16p"], ("alac", 24): ["-sample_fmt", "s32p"],
+    ("wav", 24): ["-c:a", "pcm_s24le"], ("aiff", 24): ["-c:a", "pcm_s24be"],
+}
+
+
 class MediaMaker:
-    """Pink-noise files (a sine repeats, so misaligned audio could still compare equal)."""
+    """Pink-noise files (a sine repeats, so misaligned audio could still compare equal); lossless ones
+    16-bit unless ``bits=24`` is asked for."""
 
     def __init__(self, cache: Path) -> None:
         self.cache = cache
 
-    def noise(self, fmt: str, seconds: float = 2.0, seed: int = 1, rate: int = RATE, amplitude: float = 0.3) -> Path:
-        return self._make(fmt, f"anoisesrc=d={seconds}:c=pink:r={rate}:a={amplitude}:seed={seed}", rate)
+    def noise(
+        self, fmt: str, seconds: float = 2.0, seed: int = 1, rate: int = RATE, amplitude: float = 0.3, bits: int = 16
+    ) -> Path:
+        return self._make(fmt, f"anoisesrc=d={seconds}:c=pink:r={rate}:a={amplitude}:seed={seed}", rate, bits)
 
     def chirp(self, fmt: str, seconds: float = 3.0, rate: int = RATE) -> Path:
         """Rising tones: never repeats, yet holds no noise for AAC to replace with random noise (PNS)."""
         expr = "0.3*sin(2*PI*(200+300*t)*t)|0.3*sin(2*PI*(350+250*t)*t)"
         return self._make(fmt, f"aevalsrc='{expr}':s={rate}:d={seconds}", rate)
 
-    def _make(self, fmt: str, source: str, rate: int) -> Path:
+    def _make(self, fmt: str, source: str, rate: int, bits: int = 16) -> Path:
         suffix, codec = FORMATS[fmt]
-        key = hashlib.sha1(repr((fmt, source)).encode()).hexdigest()[:16]
+        codec = [*codec, *_DEPTH_ARGS.get((fmt, bits), [])]
+        key = hashlib.sha1(repr((fmt, source, codec)).encode()).hexdigest()[:16]
         path = self.cache / f"{fmt}-{key}{suffix}"
         if not path.exists():
             out_rate = 48000 if fmt == "opus" else rate
@@ -105,14 +118,14 @@ def media(media_cache: Path) -> MediaMaker:
     return MediaMaker(media_cache)
 
 
-def ffmpeg_decode(path: Path, rate: int = RATE, channels: int = 2) -> np.ndarray[Any, Any]:
-    """The file as the ffmpeg command decodes it: interleaved s16 frames."""
+def ffmpeg_decode(path: Path, rate: int = RATE, channels: int = 2, bits: int = 16) -> np.ndarray[Any, Any]:
+    """The file as the ffmpeg command decodes it: interleaved s16 frames (or s32 with ``bits=32``)."""
     out = subprocess.run(
-        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-f", "s16le", "-ac", str(channels),
+        ["ffmpeg", "-nostdin", "-loglevel", "error", "-i", str(path), "-f", f"s{bits}le", "-ac", str(channels),
          "-ar", str(rate), "-"],
         check=True, capture_output=True,
     ).stdout
-    return np.frombuffer(out, dtype="<i2").reshape(-1, channels)
+    return np.frombuffer(out, dtype=f"<i{bits // 8}").reshape(-1, channels)
 
 
 def make_track(track_id: int, path: Path, **fields: Any) -> Track:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from kiosk.audio.decoder import PyAVDecoder, probe_duration_ms
+from kiosk.audio.decoder import PyAVDecoder, has_wide_samples, probe_duration_ms
 from kiosk.core.ports.audio import DecodeError, MissingFileError, PcmFormat
 from tests.audio.conftest import RATE, MediaMaker, ffmpeg_decode
 from tests.media import FORMATS
@@ -147,3 +147,22 @@ def test_a_file_cut_short_plays_what_is_there_and_ends(tmp_path: Path, media: Me
 def test_probe_duration(media: MediaMaker, tmp_path: Path) -> None:
     assert probe_duration_ms(str(media.noise("flac", seconds=2.0))) == 2000
     assert probe_duration_ms(str(tmp_path / "nothing.flac")) == 0
+
+
+@pytest.mark.parametrize("fmt", ["flac", "wav", "alac", "aiff"])
+def test_a_24_bit_file_decodes_bit_exact_to_32_bit_samples(fmt: str, media: MediaMaker) -> None:
+    path = media.noise(fmt, seconds=1.0, seed=5, bits=24)
+    assert has_wide_samples(str(path))
+    decoder = PyAVDecoder(str(path), PcmFormat(RATE, 2, "s32"))
+    try:
+        ours = np.frombuffer(b"".join(decoder.chunks()), dtype="<i4").reshape(-1, 2)
+    finally:
+        decoder.close()
+    assert np.array_equal(ours, ffmpeg_decode(path, bits=32))
+    assert np.count_nonzero(ours & 0xFF00) > ours.size // 2  # more than 16 bits of it
+
+
+@pytest.mark.parametrize("fmt", ["flac", "wav", "alac", "aiff", "mp3", "m4a", "ogg"])
+def test_16_bit_and_lossy_files_are_not_taken_for_wide_ones(fmt: str, media: MediaMaker, tmp_path: Path) -> None:
+    assert not has_wide_samples(str(media.noise(fmt, seconds=0.5)))
+    assert not has_wide_samples(str(tmp_path / "gone.flac"))  # the decoder reports a missing file, not this

@@ -702,3 +702,64 @@ def test_a_full_buffer_gets_one_period_per_write_and_an_empty_one_gets_whole_chu
     after = writes[full[-1] + 1 :]
     assert max(after) > period  # room again: whole chunks
     assert_same_audio(alsa.frames(), ffmpeg_decode(path), exact=True)
+
+
+LOSSLESS_24 = ["flac", "wav", "alac", "aiff"]
+
+
+@pytest.mark.parametrize("fmt", LOSSLESS_24)
+def test_a_24_bit_source_plays_bit_exact_in_32_bit_samples(
+    fmt: str, alsa: AlsaTap, media: MediaMaker, bus: RecordingBus, engines: list[AudioEngine]
+) -> None:
+    """A 24-bit file opens the device with 32-bit samples (the plug in front of the file plugin takes
+    S32_LE): the capture is the ffmpeg command's 32-bit decode bit for bit, and the bits below the
+    top 16 are really there (a 16-bit output cuts them off)."""
+    path = media.noise(fmt, seconds=1.0, seed=90, bits=24)
+    engine = start_engine(engines, bus)
+    play_all(engine, bus, [make_track(1, path)])
+    assert engine.output.format == PcmFormat(RATE, 2, "s32")
+    got = alsa.frames(dtype="<i4")
+    assert_same_audio(got, ffmpeg_decode(path, bits=32), exact=True)
+    assert np.count_nonzero(got & 0xFF00) > got.size // 2  # detail below the 16-bit cut
+    assert not np.any(got & 0xFF)  # 24 bits, left-justified: nothing was invented below them
+
+
+def test_a_device_without_32_bit_samples_plays_a_24_bit_source_at_16_bits(
+    alsa: AlsaTap, media: MediaMaker, bus: RecordingBus, engines: list[AudioEngine]
+) -> None:
+    """Asked for S32_LE, the "device" answers S16_LE (the opener passes S16_LE to the real ALSA
+    device, as ``set_format`` failing leaves it on a 16-bit card); the engine reads the format back
+    and the samples are cut to 16 bits exactly as the ffmpeg command cuts them."""
+    asked: list[int] = []
+
+    def only_16_bit(**kwargs: Any) -> Any:
+        asked.append(kwargs["format"])
+        return alsaaudio.PCM(**{**kwargs, "format": alsaaudio.PCM_FORMAT_S16_LE})
+
+    path = media.noise("flac", seconds=1.0, seed=91, bits=24)
+    engine = start_engine(engines, bus, AlsaOutput("rawtap", open_pcm=only_16_bit))
+    play_all(engine, bus, [make_track(1, path)])
+    assert asked == [alsaaudio.PCM_FORMAT_S32_LE]
+    assert engine.output.format == PcmFormat(RATE, 2, "s16")
+    assert_same_audio(alsa.frames(), ffmpeg_decode(path), exact=True)
+
+
+def test_a_16_bit_track_after_a_24_bit_one_joins_without_a_gap_in_32_bit_samples(
+    alsa: AlsaTap, media: MediaMaker, bus: RecordingBus, engines: list[AudioEngine]
+) -> None:
+    """24-bit FLAC, then 16-bit FLAC and MP3: the device stays open at 32 bits (16-bit audio plays
+    exactly there, the MP3's float decode keeps more than 16 bits), so the joins have no gap and
+    every sample of each is in the capture."""
+    paths = [media.noise("flac", seconds=1.0, seed=92, bits=24), media.noise("flac", seconds=0.5, seed=93),
+             media.noise("mp3", seconds=0.5, seed=94)]
+    script = PcmScript()
+    engine = start_engine(engines, bus, AlsaOutput("default", open_pcm=script.open_pcm))
+    play_all(engine, bus, [make_track(i + 1, p) for i, p in enumerate(paths)])
+    assert script.opens == ["ok"]
+    got = alsa.frames(dtype="<i4")
+    want = [ffmpeg_decode(p, bits=32) for p in paths]
+    assert len(got) == sum(len(w) for w in want)
+    assert_same_audio(got[: len(want[0])], want[0], exact=True)
+    assert_same_audio(got[len(want[0]) : len(want[0]) + len(want[1])], want[1], exact=True)
+    # The MP3's float decode is converted straight to 32 bits, as the ffmpeg command converts it.
+    assert_same_audio(got[len(want[0]) + len(want[1]) :], want[2], exact=True)

@@ -99,3 +99,52 @@ def test_reopening_at_the_same_rate_keeps_the_device_open(alsa: AlsaTap) -> None
     out.open(PcmFormat(48000))
     assert [c["rate"] for c in calls] == [44100, 48000]
     out.close()
+
+
+def test_a_wider_format_is_asked_for_and_then_kept_for_16_bit_audio(alsa: AlsaTap) -> None:
+    """S32_LE is opened when asked (the plug device takes it); a later 16-bit wish keeps the device
+    open at 32 bits rather than reopening it between tracks, and the bytes reach the device as written."""
+    opened: list[int] = []
+
+    def open_pcm(**kwargs: Any) -> Any:
+        opened.append(kwargs["format"])
+        return alsaaudio.PCM(**kwargs)
+
+    out = AlsaOutput("default", open_pcm=open_pcm)
+    assert out.open(PcmFormat(44100)) == PcmFormat(44100, 2, "s16")
+    assert out.open(PcmFormat(44100, 2, "s32")) == PcmFormat(44100, 2, "s32")
+    assert out.open(PcmFormat(44100)) == PcmFormat(44100, 2, "s32")
+    assert opened == [alsaaudio.PCM_FORMAT_S16_LE, alsaaudio.PCM_FORMAT_S32_LE]
+    data = (np.arange(-5000, 5000, dtype="<i4") << 8).tobytes()
+    out.write(data)
+    out.drain()
+    out.close()
+    assert alsa.capture.read_bytes() == data
+
+
+def test_a_device_offering_only_a_format_we_cannot_write_is_tried_at_16_bits(alsa: AlsaTap) -> None:
+    """A device that answers a 32-bit wish with S24_3LE (as some USB DACs do) is opened again asking
+    for S16_LE; one that answers that with S24_3LE too is a clear DeviceError, and nothing stays open."""
+    asked: list[int] = []
+    made: list[Any] = []
+
+    def s24_first(**kwargs: Any) -> Any:
+        asked.append(kwargs["format"])
+        fmt = alsaaudio.PCM_FORMAT_S24_3LE if len(asked) == 1 else kwargs["format"]
+        made.append(alsaaudio.PCM(**{**kwargs, "format": fmt}))
+        return made[-1]
+
+    out = AlsaOutput("default", open_pcm=s24_first)
+    assert out.open(PcmFormat(44100, 2, "s32")) == PcmFormat(44100, 2, "s16")
+    assert asked == [alsaaudio.PCM_FORMAT_S32_LE, alsaaudio.PCM_FORMAT_S16_LE]
+    out.close()
+
+    def always_s24(**kwargs: Any) -> Any:
+        made.append(alsaaudio.PCM(**{**kwargs, "format": alsaaudio.PCM_FORMAT_S24_3LE}))
+        return made[-1]
+
+    with pytest.raises(DeviceError, match="plays only S24_3LE samples"):
+        AlsaOutput("default", open_pcm=always_s24).open(PcmFormat(44100, 2, "s32"))
+    for pcm in made:  # every PCM opened on the way was closed again
+        with pytest.raises(alsaaudio.ALSAAudioError):
+            pcm.avail()  # (info() on a closed PCM crashes pyalsaaudio 0.11: it asks alsa-lib first)

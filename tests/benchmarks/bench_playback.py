@@ -30,7 +30,7 @@ SECONDS = 60
 #: The short file of each format, for the marginal cost per second (long minus short).
 SHORT_SECONDS = 5
 FORMATS = {"mp3": ("mp3", ["-c:a", "libmp3lame", "-b:a", "192k"]),
-           "flac": ("flac", ["-c:a", "flac"]),
+           "flac": ("flac", ["-c:a", "flac", "-sample_fmt", "s16"]),  # 16-bit, as a CD rip
            "aac": ("m4a", ["-c:a", "aac", "-b:a", "192k"])}
 LATENCY_ROUNDS = 60
 REPEATS = 5
