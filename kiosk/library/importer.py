@@ -236,7 +236,7 @@ class StickImporter:
         alive = source_alive or (lambda: _stat_ok(root_str))
         job = ScanJob(self._bus, root_str, job_id, cancel, self._progress_interval, self._clock)
         tally = job.tally
-        import_events: Throttle[ImportState] = Throttle(self._bus.publish, self._progress_interval, self._clock)
+        import_events = _StateEvents(self._bus.publish, self._progress_interval, self._clock)
         files_total = bytes_total = files_done = bytes_done = 0
 
         def import_state(state: str, current: str | None = None, message: str = "") -> ImportState:
@@ -381,6 +381,29 @@ class StickImporter:
         sync_filesystem(self._music_dir)
         self._store.add_tracks(infos)
         tally.added += len(infos)
+
+
+class _StateEvents:
+    """Import states for the bus: a change of state goes out at once, progress within a state is throttled.
+
+    A plain throttle would let a quick ``started`` hide the ``copying`` that follows it, so a screen (or
+    anyone waiting for the copy to begin) could miss that a copy ever ran.
+    """
+
+    def __init__(self, send: Callable[[ImportState], None], interval: float, clock: Callable[[], float]) -> None:
+        self._send, self._interval, self._clock = send, interval, clock
+        self._state = ""
+        self._throttle: Throttle[ImportState] = Throttle(send, interval, clock)
+
+    def offer(self, event: ImportState) -> None:
+        if event.state != self._state:
+            self._throttle.flush()  # the last progress of the state before goes out first
+            self._throttle = Throttle(self._send, self._interval, self._clock)  # a new one sends at once
+            self._state = event.state
+        self._throttle.offer(event)
+
+    def flush(self) -> None:
+        self._throttle.flush()
 
 
 def _make_dirs(folder: Path) -> None:

@@ -233,3 +233,18 @@ def test_import_events_end_with_scan_complete(
     _stick(stick, media_cache, count=2)
     StickImporter(store, bus, reader, tmp_path / "music").import_from(stick)
     assert isinstance(bus.events[-1], LibraryScanComplete)
+
+
+def test_every_change_of_import_state_is_published_however_quick(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    """A clock that never moves holds all progress back, yet started, copying and completed each go out once."""
+    stick = tmp_path / "stick"
+    for d in ("dir0", "dir1"):
+        (stick / d).mkdir(parents=True)
+    _stick(stick, media_cache, count=4)
+    importer = StickImporter(store, bus, reader, tmp_path / "music", progress_interval=10.0, clock=lambda: 0.0)
+    assert importer.import_from(stick).added == 4
+    states = [(e.state, e.files_done) for e in bus.of_type(ImportState)]
+    # "copying" as the first file starts, then the last copy progress held back, flushed before "completed".
+    assert states == [("started", 0), ("copying", 0), ("copying", 3), ("completed", 4)]
