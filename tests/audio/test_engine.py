@@ -763,3 +763,62 @@ def test_a_16_bit_track_after_a_24_bit_one_joins_without_a_gap_in_32_bit_samples
     assert_same_audio(got[len(want[0]) : len(want[0]) + len(want[1])], want[1], exact=True)
     # The MP3's float decode is converted straight to 32 bits, as the ffmpeg command converts it.
     assert_same_audio(got[len(want[0]) + len(want[1]) :], want[2], exact=True)
+
+
+class QueuedPcm:
+    """The real ``alsaaudio.PCM`` (file plugin: it takes audio at once) whose ``avail`` reports a
+    buffer still holding ``queued`` frames, as a sound card's does while it plays them; a negative
+    ``queued`` makes it answer ``-EPIPE``, as ALSA does after an underrun."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.real = alsaaudio.PCM(**kwargs)
+        self.buffer = int(self.real.info()["buffer_size"])
+        self.queued = 0
+        self.written = 0
+
+    def avail(self) -> int:
+        return -errno.EPIPE if self.queued < 0 else self.buffer - self.queued
+
+    def write(self, data: Any) -> int:
+        written = int(self.real.write(data))
+        self.written += max(0, written)
+        return written
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+def test_the_position_is_what_was_written_less_what_the_device_says_it_still_holds(
+    alsa: AlsaTap, media: MediaMaker, bus: RecordingBus, engines: list[AudioEngine]
+) -> None:
+    """The real ALSA output asks the device (``avail``: free space, so buffer minus free is what is
+    queued and not yet heard; pyalsaaudio 0.11 has no ``delay``). With 100 ms still queued after the
+    whole 2 s track went out, the screen says 1.9 s, not 2 s; the track ends only when the device
+    has played it out. An ``-EPIPE`` answer (underrun: the buffer ran dry) means everything was heard."""
+    pcms: list[QueuedPcm] = []
+
+    def open_pcm(**kwargs: Any) -> QueuedPcm:
+        pcms.append(QueuedPcm(**kwargs))
+        pcms[-1].queued = RATE // 10
+        return pcms[-1]
+
+    path = media.noise("flac", seconds=2.0, seed=95)
+    clock = FakeClock()
+    engine = start_engine(engines, bus, AlsaOutput("default", open_pcm=open_pcm), clock=clock)
+    engine.attach(QueueHost([make_track(1, path, duration_ms=2000)]))
+    engine.play(make_track(1, path, duration_ms=2000), 0)
+    wait_until(lambda: bool(pcms) and pcms[-1].written == 2 * RATE, what="the track written")
+
+    def published(position_ms: int) -> Callable[[], bool]:
+        return lambda: any(s.position_ms == position_ms for s in bus.of_type(PlayerState))
+
+    clock.advance(0.3)
+    wait_until(published(1900), what="position 1900 ms")
+    assert not any(s.position_ms > 1900 for s in bus.of_type(PlayerState))
+    assert bus.of_type(PlayerState)[-1].state == "playing"  # still queued: not at the end yet
+    pcms[-1].queued = RATE // 20
+    clock.advance(0.3)
+    wait_until(published(1950), what="position 1950 ms")
+    pcms[-1].queued = -1  # an underrun: the device played everything out
+    wait_for_state(bus, "stopped")
+    assert_same_audio(alsa.frames(), ffmpeg_decode(path), exact=True)
