@@ -14,7 +14,11 @@ import os
 import warnings
 from pathlib import Path
 
-from PIL import Image
+from PIL import Image, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+
+# Imported here so a worker's first cover does not make Pillow import every plugin it has (and so the
+# fork server preloads them); these three are all ``store_cover`` opens.
+_PLUGINS = (JpegImagePlugin, PngImagePlugin, WebPImagePlugin)
 
 log = logging.getLogger(__name__)
 

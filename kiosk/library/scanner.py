@@ -21,7 +21,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol, runtime_checkable
 
 from kiosk.core.bus import EventBus
 from kiosk.core.events import LibraryScanComplete, LibraryScanProgress
@@ -40,6 +40,13 @@ MAX_REASONS = 20
 IGNORED_DIRS = frozenset({"system volume information", "$recycle.bin", "lost+found", "recycler"})
 
 ScanStatus = Literal["completed", "aborted", "failed"]
+
+
+@runtime_checkable
+class PreparableTagReader(Protocol):
+    """A tag reader that can start its workers ahead of the first ``read`` (``ProcessTagReader`` can)."""
+
+    def prepare(self) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,11 +77,13 @@ def take_inventory(
     allow_undecodable_names: bool = False,
     cancelled: Callable[[], bool] = lambda: False,
     on_entry: Callable[[int, int, str], None] | None = None,
+    on_files: Callable[[list[FoundFile]], None] | None = None,
 ) -> Inventory:
     """Walks ``root`` with scandir and lstat; symlinks, FIFOs, devices and hidden files are refused, unopened.
 
     ``allow_undecodable_names``: keep files whose names are not UTF-8 (an import renames them from their
-    tags); an in-place scan refuses them because their path could not be stored.
+    tags); an in-place scan refuses them because their path could not be stored. ``on_entry`` hears the
+    counts after each folder, ``on_files`` each folder's audio files.
     """
     root_str = os.fspath(root)
     inventory = Inventory(root=root_str)
@@ -123,8 +132,10 @@ def take_inventory(
                     cover = entry.path
             elif os.path.splitext(name)[1].lower() in AUDIO_SUFFIXES:
                 inventory.refused.append((entry.path, "not a regular file (FIFO, socket or device; never opened)"))
-        for entry, st in audio:
-            inventory.files.append(FoundFile(entry.path, st.st_size, st.st_mtime_ns, cover))
+        found = [FoundFile(entry.path, st.st_size, st.st_mtime_ns, cover) for entry, st in audio]
+        inventory.files += found
+        if on_files is not None and found:
+            on_files(found)
         if on_entry is not None:
             on_entry(inventory.entries_seen, len(inventory.files), folder)
     return inventory
@@ -294,12 +305,12 @@ class Scanner:
             if not os.path.isdir(root_str) or os.path.islink(root_str):
                 tally.error(root_str, "not a folder")
                 return job.finish("failed")
-            inventory = inventory_with_progress(job, root_str)
+            known = self._store.file_stats_under(root_str)
+            inventory = inventory_with_progress(job, root_str, on_files=self._start_reader_on_news(known))
             if job.cancelled():
                 return job.finish("aborted")
             if root_str in inventory.unreadable_dirs:
                 return job.finish("failed")
-            known = self._store.file_stats_under(root_str)
             comparison = compare(inventory, known)
             tally.skipped += comparison.unchanged
             tally.scanned, tally.total = comparison.unchanged, len(inventory.files)
@@ -332,6 +343,25 @@ class Scanner:
             tally.error(root_str, f"scan failed: {exc}")
             return job.finish("failed")
 
+    def _start_reader_on_news(self, known: Sequence[FileStat]) -> Callable[[list[FoundFile]], None] | None:
+        """A walk callback that starts the reader's workers at the first new or changed file.
+
+        They start during the rest of the walk instead of after it; a no-change rescan starts none.
+        """
+        if not isinstance(self._reader, PreparableTagReader):
+            return None
+        prepare = self._reader.prepare
+        stats = {fs.path: (fs.file_size, fs.mtime_ns) for fs in known}
+        started = False
+
+        def on_files(files: list[FoundFile]) -> None:
+            nonlocal started
+            if not started and any(stats.get(f.path) != (f.file_size, f.mtime_ns) for f in files):
+                started = True
+                prepare()
+
+        return on_files
+
     def _count_result(self, tally: ScanTally, result: TagResult) -> None:
         tally.scanned += 1
         tally.current_path = result.path
@@ -347,7 +377,10 @@ class Scanner:
             tally.updated += len(updates)
 
 
-def inventory_with_progress(job: ScanJob, root: str, *, allow_undecodable_names: bool = False) -> Inventory:
+def inventory_with_progress(
+    job: ScanJob, root: str, *, allow_undecodable_names: bool = False,
+    on_files: Callable[[list[FoundFile]], None] | None = None,
+) -> Inventory:
     """The inventory stage with progress events and its refusals counted as skipped."""
     tally = job.tally
 
@@ -357,7 +390,8 @@ def inventory_with_progress(job: ScanJob, root: str, *, allow_undecodable_names:
 
     job.report()
     inventory = take_inventory(
-        root, allow_undecodable_names=allow_undecodable_names, cancelled=job.cancelled, on_entry=on_folder
+        root, allow_undecodable_names=allow_undecodable_names, cancelled=job.cancelled, on_entry=on_folder,
+        on_files=on_files,
     )
     tally.scanned, tally.found = 0, len(inventory.files)
     for path, reason in inventory.refused:

@@ -20,6 +20,7 @@ import re
 import resource
 import stat
 import struct
+import threading
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
@@ -28,6 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import mutagen
+from mutagen.aiff import AIFF
+from mutagen.asf import ASF
+from mutagen.asf._objects import HeaderObject
+from mutagen.flac import FLAC, Picture
+from mutagen.mp3 import MP3
+from mutagen.mp4 import MP4
+from mutagen.oggopus import OggOpus
+from mutagen.oggvorbis import OggVorbis
+from mutagen.wave import WAVE
 from pebble import ProcessExpired, ProcessPool
 
 from kiosk.core.models import TrackInfo
@@ -42,7 +52,6 @@ AUDIO_SUFFIXES = frozenset(
 )
 MAX_TEXT_CHARS = 256
 MAX_PICTURE_BYTES = covers.MAX_COVER_BYTES
-_HASH_CHUNK = 1024 * 1024
 # Control characters, bidi overrides/isolates, zero-width joiners games, lone surrogates, BOM, specials.
 _UNWANTED = re.compile(
     r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u206f\ufeff\ufff0-\ufffc\ufffe\uffff\ud800-\udfff]"
@@ -60,6 +69,8 @@ class UnreadableFile(Exception):
 def clean_text(value: object, limit: int = MAX_TEXT_CHARS) -> str:
     """One line of printable text: control and bidi characters gone, whitespace collapsed, capped."""
     text = value if isinstance(value, str) else str(value)
+    if len(text) <= limit and text.isascii() and text.isprintable() and "  " not in text:
+        return text.strip()  # the common case: nothing to remove, normalise or collapse
     text = text[: limit * 4]  # a 1 MB tag costs nothing past here
     text = unicodedata.normalize("NFC", text)
     text = _UNWANTED.sub(" ", text)
@@ -134,6 +145,7 @@ _VORBIS_FIELDS = {
 _RIFF_INFO = {"INAM": "title", "IART": "artist", "IPRD": "album", "IPRT": "track", "ITRK": "track",
               "ICRD": "date", "IGNR": "genre"}
 _AIFF_TEXT = {b"NAME": "title", b"AUTH": "artist"}
+_ITUNES = "----:com.apple.itunes:"
 _RG_KEYS = ("replaygain_track_gain", "replaygain_track_peak", "replaygain_album_gain", "replaygain_album_peak")
 
 
@@ -150,28 +162,17 @@ def _first(value: Any) -> Any:
 
 
 def _generic_fields(tags: Any) -> dict[str, Any]:
-    """The raw values of the fields we keep, whatever the tag format."""
+    """The raw values of the fields we keep, whatever the tag format.
+
+    Keys are looked up in a set of the tag's keys: mutagen's ``key in tags`` raises and catches a
+    KeyError for every field a file lacks (a linear search for WMA), which cost more than the parse.
+    """
     out: dict[str, Any] = {}
     if tags is None:
         return out
     kind = type(tags).__name__
-    if kind in ("ID3", "_WaveID3", "_IFFID3", "EasyID3"):
-        table = _ID3
-        for frame in tags.getall("TXXX"):
-            if frame.desc.lower() in _RG_KEYS and frame.text:
-                out[frame.desc.lower()] = frame.text[0]
-    elif kind == "MP4Tags":
-        table = _MP4
-        for key in _RG_KEYS:
-            atom = f"----:com.apple.iTunes:{key}"
-            if atom in tags or atom.upper() in tags:
-                out[key] = _first(tags.get(atom) or tags.get(atom.upper()))
-    elif kind == "ASFTags":
-        table = _ASF
-        for key in _RG_KEYS:
-            if key in tags:
-                out[key] = _first(tags[key])
-    else:  # Vorbis comments (FLAC, Ogg Vorbis, Opus): a list of pairs; one pass, first value wins
+    if kind not in ("ID3", "_WaveID3", "_IFFID3", "EasyID3", "MP4Tags", "ASFTags"):
+        # Vorbis comments (FLAC, Ogg Vorbis, Opus): a list of pairs; one pass, first value wins
         for key, value in tags:
             field = _VORBIS_FIELDS.get(key.lower())
             if field is not None and field not in out:
@@ -179,63 +180,79 @@ def _generic_fields(tags: Any) -> dict[str, Any]:
         if "album_artist" not in out and "album artist" in out:
             out["album_artist"] = out["album artist"]
         return out
+    present = set(tags.keys())
+    if kind == "MP4Tags":
+        table = _MP4
+        for key in present:
+            if key.startswith("----:") and (name := key.lower().removeprefix(_ITUNES)) in _RG_KEYS:
+                out.setdefault(name, _first(tags[key]))
+    elif kind == "ASFTags":
+        table = _ASF
+        for key in _RG_KEYS:
+            if key in present:
+                out[key] = _first(tags[key])
+    else:
+        table = _ID3
+        for frame in tags.getall("TXXX"):
+            if frame.desc.lower() in _RG_KEYS and frame.text:
+                out[frame.desc.lower()] = frame.text[0]
     for field, key in table.items():
-        try:
-            if key in tags:
+        if key in present:
+            try:
                 out[field] = _first(tags[key])
-        except (ValueError, KeyError, TypeError):
-            continue
-    if kind == "ASFTags" and "date" not in out and "date" in tags:  # what ffmpeg and some rippers write
+            except (ValueError, KeyError, TypeError):
+                continue
+    if kind == "ASFTags" and "date" not in out and "date" in present:  # what ffmpeg and some rippers write
         out["date"] = _first(tags["date"])
     return out
 
 
-def _read_riff_info(f: Any, limit: int = 1 << 20) -> dict[str, Any]:
-    """Text from a WAV file's LIST/INFO chunk (what most tools and ffmpeg write); bounded reads only."""
-    out: dict[str, Any] = {}
+def _iff_chunks(f: Any, form: bytes, form_types: tuple[bytes, ...], size_format: str) -> Iterator[tuple[bytes, int]]:
+    """The top-level chunks of a RIFF or AIFF file as (id, size), the file positioned at each chunk's body.
+
+    Bounded: at most 256 chunks, never past the size the header declares.
+    """
     f.seek(0)
     head = f.read(12)
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
-        return out
-    pos, end, steps = 12, 12 + struct.unpack("<I", head[4:8])[0], 0
-    while pos + 8 <= end and steps < 256:
-        steps += 1
+    if len(head) < 12 or head[:4] != form or head[8:12] not in form_types:
+        return
+    pos, end = 12, 8 + struct.unpack(size_format, head[4:8])[0]
+    for _ in range(256):
+        if pos + 8 > end:
+            return
         f.seek(pos)
         chunk = f.read(8)
         if len(chunk) < 8:
-            break
-        cid, size = chunk[:4], struct.unpack("<I", chunk[4:8])[0]
-        if cid == b"LIST" and size <= limit:
-            body = f.read(size)
-            if body[:4] == b"INFO":
-                sub = 4
-                while sub + 8 <= len(body):
-                    sid, ssize = body[sub : sub + 4].decode("latin-1"), struct.unpack("<I", body[sub + 4 : sub + 8])[0]
-                    raw = body[sub + 8 : sub + 8 + ssize].split(b"\0", 1)[0]
-                    if sid in _RIFF_INFO:
-                        out.setdefault(_RIFF_INFO[sid], _decode_legacy(raw))
-                    sub += 8 + ssize + (ssize & 1)
+            return
+        size = struct.unpack(size_format, chunk[4:8])[0]
+        yield chunk[:4], size
         pos += 8 + size + (size & 1)
+
+
+def _read_riff_info(f: Any, limit: int = 1 << 20) -> dict[str, Any]:
+    """Text from a WAV file's LIST/INFO chunk (what most tools and ffmpeg write)."""
+    out: dict[str, Any] = {}
+    for cid, size in _iff_chunks(f, b"RIFF", (b"WAVE",), "<I"):
+        if cid != b"LIST" or size > limit:
+            continue
+        body = f.read(size)
+        if body[:4] != b"INFO":
+            continue
+        sub = 4
+        while sub + 8 <= len(body):
+            sid, ssize = body[sub : sub + 4].decode("latin-1"), struct.unpack("<I", body[sub + 4 : sub + 8])[0]
+            if sid in _RIFF_INFO:
+                out.setdefault(_RIFF_INFO[sid], _decode_legacy(body[sub + 8 : sub + 8 + ssize].split(b"\0", 1)[0]))
+            sub += 8 + ssize + (ssize & 1)
     return out
 
 
-def _read_aiff_text(f: Any) -> dict[str, Any]:
+def _read_aiff_text(f: Any, limit: int = 65536) -> dict[str, Any]:
+    """Title and artist from an AIFF file's NAME and AUTH chunks (what ffmpeg writes)."""
     out: dict[str, Any] = {}
-    f.seek(0)
-    head = f.read(12)
-    if len(head) < 12 or head[:4] != b"FORM" or head[8:12] not in (b"AIFF", b"AIFC"):
-        return out
-    pos, end, steps = 12, 8 + struct.unpack(">I", head[4:8])[0], 0
-    while pos + 8 <= end and steps < 256:
-        steps += 1
-        f.seek(pos)
-        chunk = f.read(8)
-        if len(chunk) < 8:
-            break
-        cid, size = chunk[:4], struct.unpack(">I", chunk[4:8])[0]
-        if cid in _AIFF_TEXT and size <= 65536:
+    for cid, size in _iff_chunks(f, b"FORM", (b"AIFF", b"AIFC"), ">I"):
+        if cid in _AIFF_TEXT and size <= limit:
             out.setdefault(_AIFF_TEXT[cid], _decode_legacy(f.read(size).split(b"\0", 1)[0]))
-        pos += 8 + size + (size & 1)
     return out
 
 
@@ -269,8 +286,6 @@ def _picture_data(audio: Any) -> bytes | None:
                 except (IndexError, struct.error):
                     continue
         elif "metadata_block_picture" in tags:
-            from mutagen.flac import Picture
-
             for encoded in tags["metadata_block_picture"][:4]:
                 try:
                     pic = Picture(base64.b64decode(encoded[: MAX_PICTURE_BYTES * 2]))
@@ -313,12 +328,7 @@ def content_hash_of(digest: Any) -> str:
 
 def _streamed_hash(f: Any) -> str:
     f.seek(0)
-    digest = content_digest()
-    buffer = bytearray(_HASH_CHUNK)
-    view = memoryview(buffer)
-    while n := f.readinto(buffer):
-        digest.update(view[:n])
-    return content_hash_of(digest)
+    return content_hash_of(hashlib.file_digest(f, content_digest))
 
 
 class _NamedBytes(io.BytesIO):
@@ -332,59 +342,127 @@ class _NamedBytes(io.BytesIO):
 #: Files up to this size are read in one go; larger ones are parsed from disk and hashed in chunks.
 WHOLE_FILE_LIMIT = 64 * 1024 * 1024
 
+_ASF_GUID = HeaderObject.GUID
+_MPEG_SYNC = (b"\xff\xf2", b"\xff\xf3", b"\xff\xfa", b"\xff\xfb")  # the frame starts mutagen's MP3 scores
+
+
+def _kind_by_signature(header: bytes, suffix: str) -> type[mutagen.FileType] | None:
+    """The parser for a file whose first bytes name its format unambiguously, else None.
+
+    ``mutagen.File`` imports and scores two dozen parsers for every file, which costs a third of the parse
+    of a small file; for these signatures its choice is known in advance. The signature wins over the
+    suffix: FLAC bytes named ``.mp3`` are read as FLAC (``mutagen.File`` would let the suffix pick its
+    MP3 parser, which fails). An ID3 header or a bare MPEG frame can start other formats too, so those
+    count as MP3 only with the ``.mp3`` suffix. Everything else goes to ``mutagen.File``.
+    """
+    if header.startswith(b"fLaC"):
+        return FLAC
+    if header.startswith(b"OggS"):
+        return OggVorbis if header[28:35] == b"\x01vorbis" else OggOpus if header[28:36] == b"OpusHead" else None
+    if header[4:8] == b"ftyp":
+        return MP4
+    if header.startswith(_ASF_GUID):
+        return ASF
+    if header.startswith(b"RIFF"):
+        return WAVE if header[8:12] == b"WAVE" else None
+    if header.startswith(b"FORM"):
+        return AIFF if header[8:12] in (b"AIFF", b"AIFC") else None
+    if suffix == ".mp3" and (header.startswith(b"ID3") or header.startswith(_MPEG_SYNC)):
+        return MP3
+    return None
+
+
+def open_audio(source: Any, path: str, header: bytes) -> Any:
+    """Parses ``source`` (a file object named ``path``, ``header`` its first bytes) with mutagen.
+
+    Returns the mutagen file or None when no parser claims it; mutagen's own exceptions pass through.
+    """
+    kind = _kind_by_signature(header, os.path.splitext(path)[1].lower())
+    if kind is None:
+        return mutagen.File(source)
+    return kind(source)
+
+
+def _read_whole(fd: int, size: int) -> bytes:
+    """The file's first ``size`` bytes (its size at ``fstat``): one read, more only after a short one (FUSE)."""
+    data = os.read(fd, size)
+    if len(data) < size:
+        parts = [data]
+        while size > (got := sum(map(len, parts))) and (more := os.read(fd, size - got)):
+            parts.append(more)
+        data = b"".join(parts)
+    return data
+
 
 def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
     """One file to a clean ``TrackInfo``; raises ``UnreadableFile`` with the reason.
 
     Opens without following symlinks and without blocking, and refuses anything but a regular file,
-    so a FIFO or device node that slipped past the inventory is never read.
+    so a FIFO or device node that slipped past the inventory is never read. A file up to
+    ``WHOLE_FILE_LIMIT`` is read once for both the hash and the parser.
     """
     path = request.path
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise UnreadableFile(f"cannot open: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as f:
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise UnreadableFile("not a regular file")
-        source: Any = f
-        content_hash = ""
         if st.st_size <= WHOLE_FILE_LIMIT:
-            data = f.read(st.st_size + 1)  # sized to the file: read(64 MB) would allocate 64 MB each time
-            digest = content_digest()
-            digest.update(data)
-            content_hash = content_hash_of(digest)
-            source = _NamedBytes(data, path)
-        try:
-            audio = mutagen.File(source)
-        except MemoryError:
-            raise UnreadableFile("tag parser ran out of memory") from None
-        except Exception as exc:  # mutagen raises far more than MutagenError on hostile files
-            raise UnreadableFile(f"not a readable audio file ({type(exc).__name__})") from None
-        if audio is None or getattr(audio, "info", None) is None:
-            raise UnreadableFile("not a recognised audio format")
-        fields = _generic_fields(audio.tags)
-        kind = type(audio).__name__
-        if kind == "WAVE" and not fields:
-            fields = _read_riff_info(source)
-        elif kind == "AIFF" and not fields:
-            fields = _read_aiff_text(source)
-        info = audio.info
-        length = getattr(info, "length", 0) or 0
-        if not (isinstance(length, int | float) and math.isfinite(length) and 0 <= length < 360000):
-            length = 0
-        if length <= 0:
-            raise UnreadableFile("no audio in the file (zero length)")
-        track_number, track_total = parse_number_pair(fields.get("track", ""))
-        disc_number, disc_total = parse_number_pair(fields.get("disc", ""))
-        track_total = track_total or parse_number_pair(fields.get("tracktotal", fields.get("totaltracks", "")))[0]
-        disc_total = disc_total or parse_number_pair(fields.get("disctotal", fields.get("totaldiscs", "")))[0]
-        cover_id = None
-        if covers_dir is not None:
-            cover_id = _cover_for(audio, request.folder_cover, Path(covers_dir))
-        if not content_hash:
-            content_hash = _streamed_hash(f)
+            try:
+                data = _read_whole(fd, st.st_size)
+            except OSError as exc:
+                raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
+            os.close(fd)
+            fd = -1
+            content_hash = content_hash_of(hashlib.sha256(data))
+            return _track_from(_NamedBytes(data, path), data[:128], request, st, content_hash, covers_dir)
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            header = f.read(128)
+            f.seek(0)
+            return _track_from(f, header, request, st, None, covers_dir)
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def _track_from(
+    source: Any, header: bytes, request: TagRequest, st: os.stat_result, content_hash: str | None,
+    covers_dir: str | None,
+) -> TrackInfo:
+    """Parses an opened file into a ``TrackInfo``; without ``content_hash`` the file is hashed here in chunks."""
+    path = request.path
+    try:
+        audio = open_audio(source, path, header)
+    except MemoryError:
+        raise UnreadableFile("tag parser ran out of memory") from None
+    except Exception as exc:  # mutagen raises far more than MutagenError on hostile files
+        raise UnreadableFile(f"not a readable audio file ({type(exc).__name__})") from None
+    if audio is None or getattr(audio, "info", None) is None:
+        raise UnreadableFile("not a recognised audio format")
+    fields = _generic_fields(audio.tags)
+    kind = type(audio).__name__
+    if kind == "WAVE" and not fields:
+        fields = _read_riff_info(source)
+    elif kind == "AIFF" and not fields:
+        fields = _read_aiff_text(source)
+    info = audio.info
+    length = getattr(info, "length", 0) or 0
+    if not (isinstance(length, int | float) and math.isfinite(length) and 0 <= length < 360000):
+        length = 0
+    if length <= 0:
+        raise UnreadableFile("no audio in the file (zero length)")
+    track_number, track_total = parse_number_pair(fields.get("track", ""))
+    disc_number, disc_total = parse_number_pair(fields.get("disc", ""))
+    track_total = track_total or parse_number_pair(fields.get("tracktotal", fields.get("totaltracks", "")))[0]
+    disc_total = disc_total or parse_number_pair(fields.get("disctotal", fields.get("totaldiscs", "")))[0]
+    cover_id = None
+    if covers_dir is not None:
+        cover_id = _cover_for(audio, request.folder_cover, Path(covers_dir))
+    if content_hash is None:
+        content_hash = _streamed_hash(source)
     return TrackInfo(
         path=path,
         title=clean_text(fields.get("title", "")) or title_from_file_name(path),
@@ -467,6 +545,10 @@ def read_chunk(read: ReadFunction, requests: Sequence[TagRequest], covers_dir: s
     return results
 
 
+def _worker_ready() -> None:
+    """The first task of a warm-up: starting the pool is all it is for."""
+
+
 def _limit_worker_memory(max_bytes: int) -> None:
     """Pool initializer: an address-space cap turns a parser's memory blow-up into a MemoryError."""
     if max_bytes > 0:
@@ -500,6 +582,8 @@ class ProcessTagReader:
         self._memory_limit, self._chunk_files = memory_limit, chunk_files
         self._read = read_function
         self._pool: ProcessPool | None = None
+        self._pool_lock = threading.Lock()
+        self._warm_up: threading.Thread | None = None
 
     def _time_limit(self, requests: Sequence[TagRequest]) -> float:
         # One hostile file's allowance per chunk, plus what honest files need: a chunk that runs out is
@@ -507,17 +591,37 @@ class ProcessTagReader:
         return self._seconds_per_file + sum(0.2 + r.file_size / 1e6 * self._seconds_per_mb for r in requests)
 
     def _ensure_pool(self) -> ProcessPool:
-        if self._pool is None:
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["kiosk.library.tags"])
-            self._pool = ProcessPool(
-                max_workers=self._workers,
-                max_tasks=500,  # recycle workers now and then: a leaking parser cannot grow forever
-                initializer=_limit_worker_memory,
-                initargs=(self._memory_limit,),
-                context=context,
-            )
-        return self._pool
+        with self._pool_lock:
+            if self._pool is None:
+                context = multiprocessing.get_context("forkserver")
+                # The fork server imports mutagen's parsers and Pillow's plugins once; workers inherit them.
+                context.set_forkserver_preload(["kiosk.library.tags"])
+                self._pool = ProcessPool(
+                    max_workers=self._workers,
+                    max_tasks=500,  # recycle workers now and then: a leaking parser cannot grow forever
+                    initializer=_limit_worker_memory,
+                    initargs=(self._memory_limit,),
+                    context=context,
+                )
+            return self._pool
+
+    def prepare(self) -> None:
+        """Starts the workers in the background (a scan calls this when its walk finds the first file to read).
+
+        Starting the fork server and the workers takes a few tenths of a second; this way it overlaps the
+        rest of the walk instead of following it. ``read`` waits for a start still under way.
+        """
+        with self._pool_lock:
+            if self._pool is not None or self._warm_up is not None:
+                return
+            self._warm_up = threading.Thread(target=self._start_workers, name="tag-reader-start", daemon=True)
+            self._warm_up.start()
+
+    def _start_workers(self) -> None:
+        try:
+            self._ensure_pool().schedule(_worker_ready)  # pebble starts its workers with the first task
+        except Exception as exc:  # read() will start (and report) again
+            log.warning("tag reader workers did not start: %s", exc)
 
     def _chunks(self, requests: Sequence[TagRequest]) -> list[list[TagRequest]]:
         # Small enough that both workers stay busy to the end, large enough that pipes cost little.
@@ -574,6 +678,9 @@ class ProcessTagReader:
                 future.cancel()
 
     def close(self) -> None:
+        if self._warm_up is not None:
+            self._warm_up.join()
+            self._warm_up = None
         if self._pool is not None:
             self._pool.stop()
             self._pool.join(timeout=10)

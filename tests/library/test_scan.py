@@ -21,10 +21,15 @@ pytestmark = pytest.mark.skipif(not ffmpeg_available(), reason="ffmpeg is needed
 
 
 class CountingReader:
-    """The real process reader, remembering which files it was asked to read."""
+    """The real process reader, remembering which files it was asked to read and when it was told to start."""
 
     def __init__(self, inner: ProcessTagReader) -> None:
         self.inner, self.asked = inner, []  # type: ignore[var-annotated]
+        self.prepared = 0
+
+    def prepare(self) -> None:
+        self.prepared += 1
+        self.inner.prepare()
 
     def read(
         self, requests: Sequence[TagRequest], cancelled: Callable[[], bool] = lambda: False
@@ -68,6 +73,7 @@ def test_first_scan_adds_every_format_and_reports(
     (root / "notes.txt").write_text("not music")
     result = Scanner(store, bus, reader).scan(root)
     assert (result.status, result.added, result.errors, result.removed) == ("completed", len(files), 0, 0)
+    assert reader.prepared == 1  # the walk started the workers once, at the first new file
     assert bus.of_type(LibraryScanComplete) == [result]
     assert bus.events[-1] == result  # the completion is the last word
     tracks = store.list_tracks(limit=100)
@@ -90,7 +96,8 @@ def test_a_no_change_rescan_reads_no_tags(
     fresh = CountingReader(ProcessTagReader(tmp_path / "covers"))
     again = Scanner(store, bus, fresh).scan(root)
     assert (again.added, again.updated, again.removed, again.skipped) == (0, 0, 0, len(files))
-    assert fresh.asked == [] and fresh.inner._pool is None  # no tag read, not even a worker started
+    assert fresh.asked == [] and fresh.prepared == 0  # no tag read, not even a worker started
+    assert fresh.inner._pool is None
     fresh.close()
 
 
@@ -112,9 +119,11 @@ def test_changed_files_are_reread_and_gone_files_removed_under_the_root_only(
     os.utime(files["flac"], ns=(1, before[str(files["flac"])].mtime_ns + 1_000_000_000))
     files["mp3"].unlink()
     reader.asked.clear()
+    reader.prepared = 0
     result = scanner.scan(root)
     assert (result.added, result.updated, result.removed) == (0, 1, 1)
     assert reader.asked == [str(files["flac"])]
+    assert reader.prepared == 1  # a changed file starts the workers too
     after = {t.path: t for t in store.list_tracks(limit=100)}
     assert after[str(files["flac"])].title == "Renamed"
     assert after[str(files["flac"])].id == before[str(files["flac"])].id  # same track, play counts kept

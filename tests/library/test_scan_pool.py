@@ -85,3 +85,37 @@ def test_no_requests_start_no_processes() -> None:
     assert list(reader.read([])) == []
     assert reader._pool is None
     reader.close()
+
+
+def _worker_pids(reader: ProcessTagReader) -> set[int]:
+    pool = reader._pool
+    assert pool is not None
+    return {w.pid for w in pool._pool_manager.worker_manager.workers.values() if w.pid is not None}
+
+
+def test_prepare_starts_the_workers_before_the_first_read(tmp_path: Path, media_cache: Path) -> None:
+    """``prepare`` returns at once; the workers it starts are the ones that then read, and close ends them."""
+    files = [make_tone(tmp_path / f"p{i}.ogg", "ogg", freq=500 + i, cache_dir=media_cache) for i in range(6)]
+    reader = ProcessTagReader(workers=2)
+    try:
+        reader.prepare()
+        reader.prepare()  # a second call changes nothing
+        deadline = time.monotonic() + 60
+        while reader._pool is None or len(reader._pool._pool_manager.worker_manager.workers) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.05)
+        started = _worker_pids(reader)
+        results = list(reader.read(_requests(files)))
+        assert sorted(r.path for r in results if r.info) == sorted(str(p) for p in files)
+        assert _worker_pids(reader) == started
+    finally:
+        reader.close()
+    for pid in started:
+        assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_close_right_after_prepare_leaves_no_pool(tmp_path: Path) -> None:
+    reader = ProcessTagReader(workers=1)
+    reader.prepare()
+    reader.close()
+    assert reader._pool is None

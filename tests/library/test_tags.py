@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 import io
 import shutil
+import struct
 from pathlib import Path
 
 import mutagen
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from mutagen.flac import FLAC, Picture
 from mutagen.id3 import APIC, ID3, TIT2, TPE1, TXXX
 from mutagen.mp4 import MP4, MP4Cover
@@ -16,7 +19,14 @@ from PIL import Image
 
 from kiosk.core.ports.usb import TagRequest
 from kiosk.library import covers
-from kiosk.library.tags import UnreadableFile, clean_text, parse_number_pair, read_track, title_from_file_name
+from kiosk.library.tags import (
+    UnreadableFile,
+    clean_text,
+    open_audio,
+    parse_number_pair,
+    read_track,
+    title_from_file_name,
+)
 from tests.media import FORMATS, ffmpeg_available, make_tone
 
 pytestmark = pytest.mark.skipif(not ffmpeg_available(), reason="ffmpeg is needed to make audio files")
@@ -190,3 +200,81 @@ def test_fifo_and_symlink_are_never_opened(tmp_path: Path, media_cache: Path) ->
     with pytest.raises(UnreadableFile, match="cannot open"):
         read_track(TagRequest(str(link), 0, 0), None)
     assert shutil.which("ffmpeg") and mutagen.File(target) is not None
+
+
+class _Named(io.BytesIO):
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self.name = name
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_each_format_opens_with_the_parser_mutagen_file_would_choose(
+    fmt: str, tmp_path: Path, media_cache: Path
+) -> None:
+    """The shortcut past mutagen.File's scoring of two dozen parsers must pick the parser it would pick."""
+    path = make_tone(tmp_path / f"song{FORMATS[fmt][0]}", fmt, tags=TAGS, cache_dir=media_cache)
+    data = path.read_bytes()
+    audio = open_audio(_Named(data, str(path)), str(path), data[:128])
+    chosen = mutagen.File(path)
+    assert chosen is not None and type(audio) is type(chosen)
+    assert audio.info.length == chosen.info.length
+
+
+def test_a_file_whose_suffix_lies_is_read_by_what_it_contains(tmp_path: Path, media_cache: Path) -> None:
+    """FLAC bytes named .mp3 (mutagen.File alone would try its MP3 parser and fail) and MP3 bytes named .ogg."""
+    flac = make_tone(tmp_path / "real.flac", "flac", tags={"title": "Was FLAC"}, cache_dir=media_cache)
+    mp3 = make_tone(tmp_path / "real.mp3", "mp3", tags={"title": "Was MP3"}, cache_dir=media_cache)
+    fake_mp3, fake_ogg = tmp_path / "fake.mp3", tmp_path / "fake.ogg"
+    shutil.copyfile(flac, fake_mp3)
+    shutil.copyfile(mp3, fake_ogg)
+    first = read_track(_request(fake_mp3), None)
+    second = read_track(_request(fake_ogg), None)
+    assert (first.codec, first.title) == ("flac", "Was FLAC")
+    assert (second.codec, second.title) == ("mp3", "Was MP3")
+
+
+def _riff_chunk(chunk_id: bytes, body: bytes) -> bytes:
+    return chunk_id + struct.pack("<I", len(body)) + body + b"\0" * (len(body) & 1)
+
+
+def _wav_with_chunks(path: Path, extra: list[bytes]) -> Path:
+    """A real 16-bit PCM WAV (stdlib ``wave``) with ``extra`` chunks appended and the RIFF size fixed."""
+    import wave
+
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"\0\0" * 8000)
+    data = path.read_bytes() + b"".join(extra)
+    path.write_bytes(data[:4] + struct.pack("<I", len(data) - 8) + data[8:])
+    return path
+
+
+def test_wav_info_text_is_read_and_the_chunk_walk_is_bounded(tmp_path: Path) -> None:
+    """A LIST/INFO title is read; behind 300 junk chunks, or in a LIST claiming 4 GB, it is not looked for."""
+    info = _riff_chunk(b"LIST", b"INFO" + _riff_chunk(b"INAM", b"Chunk Title\0") + _riff_chunk(b"IART", b"Me\0"))
+    plain = _wav_with_chunks(tmp_path / "plain.wav", [info])
+    track = read_track(_request(plain), None)
+    assert (track.title, track.artist, track.duration_ms) == ("Chunk Title", "Me", 1000)
+    buried = _wav_with_chunks(tmp_path / "01 - buried.wav", [_riff_chunk(b"junk", b"")] * 300 + [info])
+    assert read_track(_request(buried), None).title == "buried"
+    liar = _wav_with_chunks(tmp_path / "liar.wav", [b"LIST" + struct.pack("<I", 0xFFFFFFF0) + b"INFO"])
+    assert read_track(_request(liar), None).title == "liar"
+
+
+def test_aiff_name_chunk_is_read_and_the_chunk_walk_is_bounded(tmp_path: Path, media_cache: Path) -> None:
+    """ffmpeg's AIFF carries its title in a NAME chunk; one behind 300 junk chunks is not looked for."""
+    named = make_tone(tmp_path / "a.aiff", "aiff", tags={"title": "Named"}, cache_dir=media_cache)
+    assert read_track(_request(named), None).title == "Named"
+    path = make_tone(tmp_path / "02 - buried.aiff", "aiff", cache_dir=media_cache)
+    data = path.read_bytes() + (b"junk" + b"\0" * 4) * 300 + b"NAME" + struct.pack(">I", 4) + b"Late"
+    path.write_bytes(data[:4] + struct.pack(">I", len(data) - 8) + data[8:])
+    assert read_track(_request(path), None).title == "buried"
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=300), st.integers(1, 300))
+def test_clean_text_on_printable_ascii_only_collapses_spaces_and_caps(text: str, limit: int) -> None:
+    """The quick path for plain ASCII and the full path agree: spaces collapsed, ends trimmed, capped."""
+    assert clean_text(text, limit) == " ".join(text.split())[:limit].rstrip()
