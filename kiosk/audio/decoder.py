@@ -10,6 +10,7 @@ before the target; samples are dropped up to the target, counted from the stream
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -66,17 +67,14 @@ class PyAVDecoder:
             self._end_sample: int | None = None
             if stream.duration and self._container.format.name.split(",")[0] in _EXACT_DURATION_CONTAINERS:
                 self._end_sample = round(stream.duration * self._time_base * rate)
-            self._skip_until = start_ms * rate // 1000
-            if start_ms > 0:
-                # Start decoding a little early: AAC and MP3 frames need their predecessor to decode right.
-                seek_ms = max(0, start_ms - SEEK_PREROLL_MS)
-                target = self._start_pts + int(Fraction(seek_ms, 1000) / self._time_base)
-                self._container.seek(target, stream=stream, backward=True, any_frame=False)
+            self._start_sample = start_ms * rate // 1000
+            self._next_sample = self._start_sample  # the first sample not yet handed out
+            self._path = os.path.abspath(path)
             # Mono is copied to both sides at full level (FFmpeg's upmix would lower it by 3 dB).
             self._duplicate_mono = stream.codec_context.channels == 1 and output.channels == 2
             channels = 1 if self._duplicate_mono else output.channels
-            layout = _LAYOUTS.get(channels, f"{channels}c")
-            self._resampler = _Converter(output.sample_format, layout, output.rate)
+            self._layout = _LAYOUTS.get(channels, f"{channels}c")
+            self._resampler = _Converter(output.sample_format, self._layout, output.rate)
         except DecodeError:
             self._container.close()
             raise
@@ -111,19 +109,86 @@ class PyAVDecoder:
             raise DecodeError(f"{self._name} broke off: {_reason(exc)}.") from None
 
     def _decode(self) -> Iterator[bytes | memoryview]:
+        """At the file's own rate FFmpeg decodes inside its filter graph (see ``_decode_in_graph``);
+        a decode error there, or a rate change, goes packet by packet from the first sample not yet
+        handed out, skipping damaged packets."""
+        if self._source_rate == self._output.rate:
+            try:
+                yield from self._decode_in_graph()
+                return
+            except av.error.FFmpegError as exc:
+                log.info("%s: %s at sample %d; going on packet by packet", self._name, _reason(exc), self._next_sample)
+        yield from self._decode_packets(self._next_sample)
+
+    def _decode_in_graph(self) -> Iterator[bytes | memoryview]:
+        """FFmpeg's ``amovie`` source reads, decodes and converts the file in C, in blocks of
+        ``BLOCK_SAMPLES``: no Python object per packet or codec frame, which is most of what playing
+        MP3 or AAC costs in Python. Blocks are placed by their timestamps (the stream's start time,
+        MP3's encoder delay, taken off) and trimmed to the start sample and the exact length.
+
+        ``amovie`` gives up at the first damaged packet (an FFmpegError here); ``_decode`` then goes on
+        packet by packet from ``_next_sample``.
+        """
+        rate, graph = self._source_rate, Graph()
+        options = {"filename": self._path, "si": str(self._stream.index), "dec_threads": "1"}
+        if self._start_sample > 0:
+            # Start a little early: AAC and MP3 frames need their predecessor to decode right.
+            preroll = SEEK_PREROLL_MS * rate // 1000
+            options["seek_point"] = f"{max(0, self._start_sample - preroll) / rate:.6f}"
+        source = graph.add("amovie", **options)
+        convert = graph.add(
+            "aformat", sample_rates=str(rate), sample_fmts=self._output.sample_format, channel_layouts=self._layout
+        )
+        sink = graph.add("abuffersink")
+        source.link_to(convert)
+        convert.link_to(sink)
+        graph.configure()
+        graph.set_audio_frame_size(BLOCK_SAMPLES)
+        start_offset = round(self._start_pts * self._time_base * rate)
+        skip_until = self._start_sample
+        end_sample = self._end_sample if self._end_sample is not None else 1 << 62
+        frame_size = self._output.frame_bytes
+        while True:
+            try:
+                block = _audio(sink.pull())
+            except EOFError:
+                return
+            count = block.samples
+            if block.pts is None or block.time_base is None:
+                first = self._next_sample
+            else:
+                first = round(block.pts * block.time_base * rate) - start_offset
+            data = self._frame_bytes(block)
+            if first < skip_until or first + count > end_sample:
+                if first >= end_sample:
+                    return
+                keep_from, keep_to = max(0, skip_until - first), min(count, end_sample - first)
+                if keep_to <= keep_from:
+                    continue
+                data = memoryview(data)[keep_from * frame_size : keep_to * frame_size]
+            self._next_sample = first + count
+            yield data
+
+    def _decode_packets(self, from_sample: int) -> Iterator[bytes | memoryview]:
         """Every decoded frame through the converter; the trims happen only in the frames they touch.
 
         This loop runs once per codec frame (about 40 times a second of MP3 or AAC), so it keeps to
         locals and integer arithmetic: no Fractions, no attribute look-ups, no calls for frames kept whole.
         """
+        rate = self._source_rate
+        if from_sample > 0:
+            # Start decoding a little early: AAC and MP3 frames need their predecessor to decode right.
+            seek_sample = max(0, from_sample - SEEK_PREROLL_MS * rate // 1000)
+            target = self._start_pts + int(Fraction(seek_sample, rate) / self._time_base)
+            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
         next_sample = 0
         bad_packets = 0
         # pts -> sample number in integers (Fraction arithmetic per frame costs more than decoding FLAC)
-        scale_num = self._time_base.numerator * self._source_rate * 2
+        scale_num = self._time_base.numerator * rate * 2
         scale_den = self._time_base.denominator
         twice_den = 2 * scale_den
         start_pts = self._start_pts
-        skip_until = self._skip_until
+        skip_until = from_sample
         end_sample = self._end_sample if self._end_sample is not None else 1 << 62
         resample, frame_bytes = self._resampler.resample, self._frame_bytes
         for packet in self._container.demux(self._stream):
@@ -250,7 +315,7 @@ class _Converter:
                 return frames
 
 
-def _audio(frame: av.AudioFrame | av.VideoFrame) -> av.AudioFrame:
+def _audio(frame: object) -> av.AudioFrame:
     assert isinstance(frame, av.AudioFrame)  # an audio graph gives audio frames
     return frame
 

@@ -166,3 +166,25 @@ def test_a_24_bit_file_decodes_bit_exact_to_32_bit_samples(fmt: str, media: Medi
 def test_16_bit_and_lossy_files_are_not_taken_for_wide_ones(fmt: str, media: MediaMaker, tmp_path: Path) -> None:
     assert not has_wide_samples(str(media.noise(fmt, seconds=0.5)))
     assert not has_wide_samples(str(tmp_path / "gone.flac"))  # the decoder reports a missing file, not this
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "flac"])
+def test_a_damaged_stretch_mid_file_is_decoded_past_like_the_ffmpeg_command_does(
+    fmt: str, media: MediaMaker, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Garbage over a stretch in the middle (a bad copy): FFmpeg's in-graph decoder stops there, and
+    decoding goes on packet by packet from the first sample not yet handed out, skipping the damaged
+    packets. The result is the ffmpeg command's own decode of the damaged file, sample for sample:
+    nothing is lost, repeated or shifted where the two ways of decoding meet."""
+    data = bytearray(media.noise(fmt, seconds=4.0, seed=21).read_bytes())
+    rng = np.random.default_rng(3)
+    for offset in range(len(data) // 2, len(data) // 2 + 6000, 500):
+        data[offset : offset + 100] = rng.integers(0, 256, 100, dtype=np.uint8).tobytes()
+    damaged = tmp_path / f"damaged.{fmt}"
+    damaged.write_bytes(bytes(data))
+    with caplog.at_level("INFO", logger="kiosk.audio.decoder"):
+        ours = decode(damaged)
+    assert any("going on packet by packet" in r.getMessage() for r in caplog.records)
+    reference = ffmpeg_decode(damaged)
+    assert 3 * RATE < len(ours) == len(reference)
+    assert np.array_equal(ours, reference)
