@@ -1,5 +1,9 @@
 """Decoding with PyAV (FFmpeg): every format a stranger's stick carries, sample-accurate.
 
+FFmpeg reads, decodes and converts inside its own filter graph and hands over blocks of about
+0.19 s, so Python does no work per packet; a damaged file is decoded packet by packet from the
+point where that stopped, skipping what cannot be decoded.
+
 Two FFmpeg habits are corrected here. MP4/M4A files (AAC) decode with the encoder's padding at the
 end; the stream's duration holds the exact length, so the audio is cut there (otherwise two tracks
 of a live album would have a gap between them). After a seek FFmpeg starts at a packet boundary

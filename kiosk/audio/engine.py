@@ -1,11 +1,11 @@
 """The player: one thread owns the sound output and the decoder; commands in, events out.
 
-Commands are put on a queue and return at once. The thread writes one period at a time, looking at
-the queue between periods, so "next" is heard within about one period plus the time to open the
-next file. When a track's audio is all decoded the thread asks the core what follows and writes it
-straight after (gapless: no drain, no silence). What has been *heard* is what was written minus
-what still sits in the device's buffer, so positions, the current track and play counts follow the
-speaker, not the decoder.
+Commands are put on a queue and return at once. The thread writes what the device takes, at most a
+period once its buffer is full, looking at the queue between writes, so "next" is heard within about
+one period plus the time to open the next file. When a track's audio is all decoded the thread asks
+the core what follows and writes it straight after (gapless: no drain, no silence). What has been
+*heard* is what was written minus what still sits in the device's buffer, so positions, the current
+track and play counts follow the speaker, not the decoder.
 
 Pause, seek and recovery from a lost device all restart decoding at the heard position, which works
 on every device (not all ALSA devices can pause) and loses nothing audible.
