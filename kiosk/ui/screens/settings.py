@@ -87,6 +87,7 @@ class SettingsScreen(Screen):
         self.nudge_buttons: dict[str, tuple[Tappable, Tappable]] = {}
         self._formats: dict[str, Callable[[float], str]] = {}
         self._steps: dict[str, float] = {}
+        self._asked: dict[str, SettingValue] = {}  # values sent and not yet answered: quick taps add up
         self._heading("Sound")
         self._slider("volume.max", "Volume limit")
         self._slider("volume.startup", "Volume at start")
@@ -203,9 +204,16 @@ class SettingsScreen(Screen):
 
     def _set(self, key: str, value: SettingValue) -> None:
         # On refusal the control snaps back to what the core holds, and the reason is shown.
-        when_done(self.ctx.jukebox.set_setting(key, value), None, partial(self._refused, key))
+        self._asked[key] = value
+        when_done(self.ctx.jukebox.set_setting(key, value), lambda _previous: self._answered(key, value),
+                  partial(self._refused, key, value))
 
-    def _refused(self, key: str, exc: BaseException) -> None:
+    def _answered(self, key: str, value: SettingValue) -> None:
+        if key in self._asked and self._asked[key] == value:
+            del self._asked[key]
+
+    def _refused(self, key: str, value: SettingValue, exc: BaseException) -> None:
+        self._answered(key, value)
         report_error(str(exc))
         self.refresh()
         label = self.value_labels.get(key)
@@ -221,8 +229,9 @@ class SettingsScreen(Screen):
         return round(round(value / step) * step, 3)
 
     def _nudge(self, key: str, direction: int) -> None:
-        """One step from what the core holds; past the range the core refuses and says why."""
-        current = self.ctx.jukebox.settings().get(key)
+        """One step from what the core holds (or from the step just asked for, not answered yet);
+        past the range the core refuses and says why."""
+        current = self._asked[key] if key in self._asked else self.ctx.jukebox.settings().get(key)
         base = float(current) if isinstance(current, int | float) else 0.0
         self._set(key, self._typed(key, base + direction * self._steps[key]))
 
