@@ -17,7 +17,7 @@ from kivy.metrics import dp, sp
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.floatlayout import FloatLayout
-from kivy.uix.screenmanager import NoTransition, ScreenManager
+from kivy.uix.screenmanager import NoTransition, Screen, ScreenManager
 from kivy.uix.widget import Widget
 
 from kiosk.core import actions
@@ -38,6 +38,16 @@ log = logging.getLogger(__name__)
 
 ScreenState = Literal["awake", "dim", "asleep"]
 DIM_ALPHA = 0.65
+
+#: Every screen by name; ``KioskRoot.screen`` builds each on its first visit.
+SCREENS: dict[str, Callable[[UiContext], Screen]] = {
+    "now": NowPlayingScreen,
+    "library": LibraryScreen,
+    "queue": QueueScreen,
+    "playlists": PlaylistsScreen,
+    "import": ImportScreen,
+    "settings": SettingsScreen,
+}
 
 NAV_ITEMS = (
     ("now", "♫", "Playing"),
@@ -137,16 +147,11 @@ class KioskRoot(FloatLayout):
             self.nav_buttons[name] = button
             self.nav.add_widget(button)
         self.screens = ScreenManager(transition=NoTransition())
-        self.now_playing = NowPlayingScreen(ctx)
-        self.library = LibraryScreen(ctx)
-        self.queue = QueueScreen(ctx)
-        self.playlists = PlaylistsScreen(ctx)
-        self.importing = ImportScreen(ctx)
-        self.settings = SettingsScreen(ctx)
-        self.importing.on_attention = self._bring_import_forward
-        self.settings.ask_pin = lambda title, done: self.pin_prompt.open(title, self._valid_new_pin, done)
-        for screen in (self.now_playing, self.library, self.queue, self.playlists, self.importing, self.settings):
-            self.screens.add_widget(screen)
+        self._built: dict[str, Screen] = {}
+        # Now playing is the first thing seen and the import panel must hear a stick arrive; the other
+        # screens are built on their first visit (the library alone is tens of MB with 50,000 tracks).
+        self.screen("now")
+        self.screen("import").on_attention = self._bring_import_forward  # type: ignore[attr-defined]
         self.add_widget(self.frame)
 
         self.empty_message = MessageView(
@@ -201,14 +206,52 @@ class KioskRoot(FloatLayout):
 
     # --- navigation and the settings lock -------------------------------------------------------
 
+    def screen(self, name: str) -> Screen:
+        """The screen called ``name``, built and added to the screen manager on first use."""
+        built = self._built.get(name)
+        if built is None:
+            built = SCREENS[name](self.ctx)
+            if isinstance(built, SettingsScreen):
+                built.ask_pin = lambda title, done: self.pin_prompt.open(title, self._valid_new_pin, done)
+            self._built[name] = built
+            self.screens.add_widget(built)
+            log.debug("built the %s screen", name)
+        return built
+
+    @property
+    def now_playing(self) -> NowPlayingScreen:
+        return self.screen("now")  # type: ignore[return-value]
+
+    @property
+    def library(self) -> LibraryScreen:
+        return self.screen("library")  # type: ignore[return-value]
+
+    @property
+    def queue(self) -> QueueScreen:
+        return self.screen("queue")  # type: ignore[return-value]
+
+    @property
+    def playlists(self) -> PlaylistsScreen:
+        return self.screen("playlists")  # type: ignore[return-value]
+
+    @property
+    def importing(self) -> ImportScreen:
+        return self.screen("import")  # type: ignore[return-value]
+
+    @property
+    def settings(self) -> SettingsScreen:
+        return self.screen("settings")  # type: ignore[return-value]
+
     def go_to(self, name: str) -> None:
         if name == "settings" and self._pin() and not self.settings_unlocked:
             self.pin_prompt.open("PIN for settings", self._pin_matches, lambda _pin: self._unlock_settings())
             return
+        self.screen(name)
         self.screens.current = name
 
     def _unlock_settings(self) -> None:
         self.settings_unlocked = True
+        self.screen("settings")
         self.screens.current = "settings"
 
     def _screen_changed(self) -> None:
