@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from kivy.clock import Clock
@@ -12,6 +13,8 @@ from kivy.properties import BooleanProperty, ListProperty, NumericProperty, Obje
 from kivy.uix.behaviors import ButtonBehavior
 from kivy.uix.boxlayout import BoxLayout
 from kivy.uix.label import Label
+from kivy.uix.relativelayout import RelativeLayout
+from kivy.uix.scrollview import ScrollView
 from kivy.uix.slider import Slider
 from kivy.uix.widget import Widget
 
@@ -242,3 +245,69 @@ class CoverImage(Widget):
         self._note.opacity = 0 if self.texture is not None else 1
         self._note.font_size = max(1.0, side * 0.4)
         self._note.pos, self._note.size = (x, y), (side, side)
+
+
+class VirtualList(ScrollView):
+    """A scrolling column of ``count`` equal-height items, drawn by the few views that fit on screen.
+
+    A RecycleView keeps a data entry and a layout entry per item (50,000 songs cost megabytes before
+    a row is drawn); here the list is only a height, and each view is told which index it shows.
+    ``make_view()`` builds a view with ``show(index)``; views are reused as the list scrolls.
+    """
+
+    def __init__(self, make_view: Callable[[], Widget], item_height: float, **kwargs: Any) -> None:
+        kwargs.setdefault("do_scroll_x", False)
+        kwargs.setdefault("bar_width", dp(6))
+        kwargs.setdefault("scroll_type", ["bars", "content"])
+        super().__init__(**kwargs)
+        self._make_view = make_view
+        self.item_height = item_height
+        self.count = 0
+        self.content = RelativeLayout(size_hint_y=None, height=0)
+        self.add_widget(self.content)
+        self.views: list[Widget] = []  # every view built; those not showing an item have index -1
+        self.bind(scroll_y=self._place, height=self._place)
+
+    def set_count(self, count: int) -> None:
+        """A new item count; every view shows its item afresh (what is at an index may have changed)."""
+        self.count = count
+        self.content.height = count * self.item_height
+        self._place(refresh=True)
+
+    def refresh(self) -> None:
+        self._place(refresh=True)
+
+    def visible_range(self) -> range:
+        """Indices of the items on screen now."""
+        if self.count == 0 or self.height <= 0:
+            return range(0)
+        total, seen = self.content.height, self.height
+        bottom = self.scroll_y * (total - seen) if total > seen else 0.0  # the viewport's bottom, in content
+        first = int(max(0.0, total - bottom - seen) // self.item_height)
+        last = int(max(0.0, total - bottom - 1) // self.item_height)
+        return range(first, min(last, self.count - 1) + 1)
+
+    def _place(self, *_: Any, refresh: bool = False) -> None:
+        wanted = self.visible_range()
+        while len(self.views) < len(wanted):
+            view = self._make_view()
+            view.size_hint = (1, None)
+            view.height = self.item_height
+            view.index = -1  # type: ignore[attr-defined]
+            self.views.append(view)
+            self.content.add_widget(view)
+        shown = {view.index: view for view in self.views if view.index in wanted}  # type: ignore[attr-defined]
+        free = [view for view in self.views if shown.get(view.index) is not view]  # type: ignore[attr-defined]
+        for index in wanted:
+            view = shown.get(index)
+            fresh = view is None
+            if view is None:
+                view = free.pop()
+            view.y = self.content.height - (index + 1) * self.item_height
+            view.opacity = 1
+            if fresh or refresh:
+                view.show(index)  # type: ignore[attr-defined]
+        for view in free:  # more views than items on screen (the list got shorter): park them
+            view.index = -1  # type: ignore[attr-defined]
+            view.opacity = 0
+            view.y = -10 * self.item_height

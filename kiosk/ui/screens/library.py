@@ -1,8 +1,10 @@
 """The library: artists, a grid of album covers, all songs, and search as you type.
 
-Built for 50,000 tracks: every list is a RecycleView (a screenful of widgets, whatever the count),
-songs are fetched a page at a time as rows come into view, searches ask for a limited number of
-results and only the newest answer is shown, covers load off the main thread.
+Built for 50,000 tracks: every list draws a screenful of widgets, whatever the count. The song list
+is a ``VirtualList`` (only a height and a few views, no entry per song) whose songs are fetched a page
+at a time as they come into view; artists and albums are read when their tab is first shown, albums a
+page at a time as the grid nears its end; searches ask for a limited number of results and only the
+newest answer is shown; covers load off the main thread.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from kiosk.ui import theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.futures import Coalesce, LatestOnly, when_done
 from kiosk.ui.keyboard import OnScreenKeyboard, make_text_input
-from kiosk.ui.widgets import CoverImage, Filled, Tappable, Text
+from kiosk.ui.widgets import CoverImage, Filled, Tappable, Text, VirtualList
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,9 @@ PAGE = 100  # songs fetched per query
 BLOCK = 10  # songs per recycled view of the all-songs list
 KEPT_PAGES = 40  # pages kept in memory (4,000 songs), the rest asked again when scrolled back to
 SEARCH_LIMIT = 100
-CHUNK = 500  # artists/albums fetched per query
+CHUNK = 500  # artists fetched per query
+ALBUM_TILE_HEIGHT = dp(220)
+ALBUM_PAGE = 200  # albums fetched per query; the next page only when the grid is scrolled near its end
 
 
 def _vertical_list(viewclass: type, row_height: float) -> RecycleView:
@@ -115,26 +119,26 @@ class SongRow(ListRow):
             self.source.ctx.show_track_actions(track)
 
 
-class SongBlock(RecycleDataViewBehavior, BoxLayout):
-    """``BLOCK`` songs in one recycled view: the RecycleView keeps a tenth of the entries a row each
-    would need (50,000 songs are 5,000 entries), which is most of the list's memory."""
+class SongBlock(BoxLayout):
+    """``BLOCK`` songs in one view of the song list's ``VirtualList``: one view per block keeps the
+    work per scrolled frame small (a view is placed, not each row)."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, source: PagedSongs, **kwargs: Any) -> None:
         super().__init__(orientation="vertical", **kwargs)
-        self.rows: list[SongRow] = []
-        self.block = -1
+        self.rows = [SongRow(source) for _ in range(BLOCK)]
+        for row in self.rows:
+            self.add_widget(row)
+        self.index = -1
 
-    def refresh_view_attrs(self, rv: Any, index: int, data: dict[str, Any]) -> None:
-        if not self.rows:
-            self.rows = [SongRow(rv.source) for _ in range(BLOCK)]
-            for row in self.rows:
-                self.add_widget(row)
-        self.block = index
-        self.show()
+    @property
+    def block(self) -> int:
+        return self.index
 
-    def show(self) -> None:
+    def show(self, index: int | None = None) -> None:
+        if index is not None:
+            self.index = index
         for offset, row in enumerate(self.rows):
-            row.show(self.block * BLOCK + offset)
+            row.show(self.index * BLOCK + offset)
 
 
 class PagedSongs:
@@ -243,6 +247,7 @@ class LibraryScreen(Screen):
         super().__init__(name="library", **kwargs)
         self.ctx = ctx
         self.artist_filter: str | None = None
+        self._stale: set[str] = set()
         self._search_ticket = LatestOnly()
         self._albums_ticket = LatestOnly()
         self._reload = Coalesce(self.reload, 1.0)  # at once, but at most once a second while a scan adds
@@ -275,17 +280,18 @@ class LibraryScreen(Screen):
         self.albums = RecycleView(do_scroll_x=False, bar_width=dp(6), scroll_type=["bars", "content"])
         self.albums.screen = self
         self.album_grid = RecycleGridLayout(cols=4, size_hint_y=None, default_size_hint=(1, None),
-                                            default_size=(None, dp(220)), padding=dp(4))
+                                            default_size=(None, ALBUM_TILE_HEIGHT), padding=dp(4))
         self.album_grid.bind(minimum_height=self.album_grid.setter("height"))
         self.albums.add_widget(self.album_grid)
         self.albums.viewclass = AlbumTile
+        self._more_albums: Any = None
+        self.albums.bind(scroll_y=self._albums_near_end)
         albums_page.add_widget(self.albums_header)
         albums_page.add_widget(self.albums)
         self._page("albums", albums_page)
         # songs
-        self.songs = _vertical_list(SongBlock, dp(theme.ROW) * BLOCK)
         self.source = PagedSongs(ctx, self._page_arrived, self._visible_pages)
-        self.songs.source = self.source
+        self.songs = VirtualList(lambda: SongBlock(self.source), dp(theme.ROW) * BLOCK)
         self._page("songs", self.songs)
         # search
         search_page = BoxLayout(orientation="vertical", padding=(dp(8), 0), spacing=dp(6))
@@ -348,6 +354,7 @@ class LibraryScreen(Screen):
     def show_tab(self, name: str) -> None:
         self.pages.current = name
         self._mark_tab(name)
+        self._load_if_stale(name)
         if name == "songs":
             self.source.get(0)  # rows drawn while the tab was hidden fetch their songs now
         if name == "search":
@@ -376,21 +383,21 @@ class LibraryScreen(Screen):
     def reload(self, *_: Any) -> None:
         """Counts, artists and albums afresh (start-up, and after the library changed)."""
         when_done(self.ctx.jukebox.count_tracks(), self._count_known)
-        self.artists.data = []
-        self._load_artists(0)
-        self.show_albums(self.artist_filter, switch=False)
+        # Artists and albums are read when their tab is shown: a library screen that only lists songs
+        # never holds thousands of album entries.
+        self._stale = {"artists", "albums"}
+        self._load_if_stale(self.pages.current)
         if self.search_field.text.strip():
             self._search_trigger()
 
     def _count_known(self, count: int) -> None:
         self.source.reset(count)
-        self.songs.data = [{} for _ in range((count + BLOCK - 1) // BLOCK)]
         self.tab_buttons["songs"].text = f"Songs ({count:,})" if count else "Songs"
-        self.songs.refresh_from_data()
+        self.songs.set_count((count + BLOCK - 1) // BLOCK)
 
     def song_blocks(self) -> list[SongBlock]:
-        manager = self.songs.layout_manager
-        return [] if manager is None else [b for b in manager.children if isinstance(b, SongBlock)]
+        """The blocks of songs showing now (tests and the benchmark read their rows)."""
+        return [b for b in self.songs.views if isinstance(b, SongBlock) and b.index >= 0]
 
     def _visible_pages(self) -> set[int]:
         if self.pages.current != "songs":
@@ -401,6 +408,16 @@ class LibraryScreen(Screen):
         for block in self.song_blocks():
             if page_no in ((block.block * BLOCK) // PAGE, (block.block * BLOCK + BLOCK - 1) // PAGE):
                 block.show()
+
+    def _load_if_stale(self, tab: str) -> None:
+        if tab not in self._stale:
+            return
+        if tab == "artists":
+            self._stale.discard(tab)
+            self.artists.data = []
+            self._load_artists(0)
+        elif tab == "albums":
+            self.show_albums(self.artist_filter, switch=False)
 
     def _load_artists(self, offset: int) -> None:
         when_done(self.ctx.jukebox.list_artists(offset, CHUNK), lambda found: self._artists_arrived(offset, found))
@@ -420,8 +437,11 @@ class LibraryScreen(Screen):
 
     def show_albums(self, artist: str | None, switch: bool = True) -> None:
         self.artist_filter = artist
+        self._stale.discard("albums")
         ticket = self._albums_ticket.next()
+        self._more_albums = None
         self.albums.data = []
+        self.albums.scroll_y = 1
         self.albums_header.height = dp(theme.TOUCH) if artist is not None else 0
         self.albums_header.opacity = 1 if artist is not None else 0
         self.albums_title.text = artist or ""
@@ -430,15 +450,25 @@ class LibraryScreen(Screen):
             self.show_tab("albums")
 
     def _load_albums(self, ticket: int, artist: str | None, offset: int) -> None:
-        when_done(self.ctx.jukebox.list_albums(artist, offset, CHUNK),
+        when_done(self.ctx.jukebox.list_albums(artist, offset, ALBUM_PAGE),
                   lambda found: self._albums_arrived(ticket, artist, offset, found))
 
     def _albums_arrived(self, ticket: int, artist: str | None, offset: int, albums: list[AlbumSummary]) -> None:
         if not self._albums_ticket.is_current(ticket):
             return
         self.albums.data = [*self.albums.data, *({"album": a} for a in albums)]
-        if len(albums) == CHUNK:
-            self._load_albums(ticket, artist, offset + CHUNK)
+        if len(albums) == ALBUM_PAGE:
+            self._more_albums = partial(self._load_albums, ticket, artist, offset + ALBUM_PAGE)
+            self._albums_near_end()
+
+    def _albums_near_end(self, *_: Any) -> None:
+        """Fetches the next page of albums once less than two screens of the grid are left below."""
+        rows = -(-len(self.albums.data) // max(1, self.album_grid.cols or 1))
+        grid, seen = rows * ALBUM_TILE_HEIGHT, self.albums.height  # from the data: the layout may lag a frame
+        left_below = self.albums.scroll_y * max(0.0, grid - seen)
+        if self._more_albums is not None and left_below < 2 * seen:
+            more, self._more_albums = self._more_albums, None
+            more()
 
     def open_album(self, album: AlbumSummary) -> None:
         self.album_name.text = album.album or "Unknown album"
