@@ -2,8 +2,10 @@
 
 A grid of album covers scrolling past must not decode JPEGs in the Kivy loop: Pillow does the
 work on a small thread pool, and only the final ``blit_buffer`` (GL, main thread only) runs in
-the loop. Textures are kept in an LRU so scrolling back is free; the average colour of each cover
-is kept too, for the accent colour.
+the loop. Textures are kept in an LRU bounded by count and by bytes (a texture's pixels live in
+the GPU's memory, which on a software renderer is the process's own), so scrolling back is cheap and
+a long scroll through the album grid does not grow the process; the average colour of each cover is
+kept too, for the accent colour.
 """
 
 from __future__ import annotations
@@ -52,12 +54,19 @@ def _decode(path: Path, size: int) -> tuple[bytes, int, int, tuple[float, float,
         return flipped.tobytes(), rgb.width, rgb.height, (average[0] / 255, average[1] / 255, average[2] / 255)
 
 
+def _texture_bytes(texture: Texture | None) -> int:
+    return 0 if texture is None else int(texture.width * texture.height * 4)
+
+
 class CoverCache:
     """``request(cover_id, size, callback)``: callback(texture, average_rgb) on the main thread."""
 
-    def __init__(self, resolve: Callable[[str], Path | None], *, capacity: int = 300, workers: int = 2) -> None:
+    def __init__(self, resolve: Callable[[str], Path | None], *, capacity: int = 300, max_bytes: int = 8 << 20,
+                 workers: int = 2) -> None:
         self._resolve = resolve
         self._capacity = capacity
+        self._max_bytes = max_bytes
+        self.cached_bytes = 0  # pixels of the cached textures, at 4 bytes a pixel as GL keeps them
         self._cache: OrderedDict[tuple[str, int], tuple[Texture | None, tuple[float, float, float] | None]] = (
             OrderedDict()
         )
@@ -109,8 +118,10 @@ class CoverCache:
             texture.blit_buffer(data, colorfmt="rgb", bufferfmt="ubyte")
             self.decoded += 1
         self._cache[key] = (texture, average)
-        while len(self._cache) > self._capacity:
-            self._cache.popitem(last=False)
+        self.cached_bytes += _texture_bytes(texture)
+        while len(self._cache) > 1 and (len(self._cache) > self._capacity or self.cached_bytes > self._max_bytes):
+            _key, (evicted, _average) = self._cache.popitem(last=False)
+            self.cached_bytes -= _texture_bytes(evicted)
         for callback in self._waiting.pop(key, []):
             callback(texture, average)
 
