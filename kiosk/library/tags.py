@@ -594,8 +594,9 @@ class ProcessTagReader:
         with self._pool_lock:
             if self._pool is None:
                 context = multiprocessing.get_context("forkserver")
-                # The fork server imports mutagen's parsers and Pillow's plugins once; workers inherit them.
-                context.set_forkserver_preload(["kiosk.library.tags"])
+                # The fork server imports the main module, mutagen's parsers and Pillow's plugins once;
+                # the workers it forks inherit them instead of importing them each.
+                context.set_forkserver_preload(["__main__", "kiosk.library.tags"])
                 self._pool = ProcessPool(
                     max_workers=self._workers,
                     max_tasks=500,  # recycle workers now and then: a leaking parser cannot grow forever
