@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -78,7 +78,6 @@ class PyAVDecoder:
             self._duplicate_mono = stream.codec_context.channels == 1 and output.channels == 2
             channels = 1 if self._duplicate_mono else output.channels
             self._layout = _LAYOUTS.get(channels, f"{channels}c")
-            self._resampler = _Converter(output.sample_format, self._layout, output.rate)
         except DecodeError:
             self._container.close()
             raise
@@ -113,15 +112,23 @@ class PyAVDecoder:
             raise DecodeError(f"{self._name} broke off: {_reason(exc)}.") from None
 
     def _decode(self) -> Iterator[bytes | memoryview]:
-        """At the file's own rate FFmpeg decodes inside its filter graph (see ``_decode_in_graph``);
-        a decode error there, or a rate change, goes packet by packet from the first sample not yet
-        handed out, skipping damaged packets."""
-        if self._source_rate == self._output.rate:
-            try:
-                yield from self._decode_in_graph()
-                return
-            except av.error.FFmpegError as exc:
-                log.info("%s: %s at sample %d; going on packet by packet", self._name, _reason(exc), self._next_sample)
+        """At the file's own rate FFmpeg decodes inside its filter graph (see ``_decode_in_graph``),
+        after a first block decoded packet by packet from the container already open, so the first
+        sound does not wait for the graph to open the file again. A decode error in the graph, or a
+        rate change, goes packet by packet from the first sample not yet handed out, skipping damaged
+        packets."""
+        if self._source_rate != self._output.rate:
+            yield from self._decode_packets(self._next_sample)
+            return
+        # The hand-over is placed by timestamps: only where they count single samples (not WMA's ms).
+        exact_pts = self._time_base <= Fraction(1, self._source_rate)
+        if exact_pts and (yield from self._decode_packets(self._next_sample, stop_after=BLOCK_SAMPLES)):
+            return  # a track shorter than a block
+        try:
+            yield from self._decode_in_graph()
+            return
+        except av.error.FFmpegError as exc:
+            log.info("%s: %s at sample %d; going on packet by packet", self._name, _reason(exc), self._next_sample)
         yield from self._decode_packets(self._next_sample)
 
     def _decode_in_graph(self) -> Iterator[bytes | memoryview]:
@@ -134,11 +141,12 @@ class PyAVDecoder:
         packet by packet from ``_next_sample``.
         """
         rate, graph = self._source_rate, Graph()
+        skip_until = self._next_sample
         options = {"filename": self._path, "si": str(self._stream.index), "dec_threads": "1"}
-        if self._start_sample > 0:
-            # Start a little early: AAC and MP3 frames need their predecessor to decode right.
-            preroll = SEEK_PREROLL_MS * rate // 1000
-            options["seek_point"] = f"{max(0, self._start_sample - preroll) / rate:.6f}"
+        # Start a little early: AAC and MP3 frames need their predecessor to decode right.
+        seek_sample = skip_until - SEEK_PREROLL_MS * rate // 1000
+        if seek_sample > 0:
+            options["seek_point"] = f"{seek_sample / rate:.6f}"
         source = graph.add("amovie", **options)
         convert = graph.add(
             "aformat", sample_rates=str(rate), sample_fmts=self._output.sample_format, channel_layouts=self._layout
@@ -149,7 +157,6 @@ class PyAVDecoder:
         graph.configure()
         graph.set_audio_frame_size(BLOCK_SAMPLES)
         start_offset = round(self._start_pts * self._time_base * rate)
-        skip_until = self._start_sample
         end_sample = self._end_sample if self._end_sample is not None else 1 << 62
         frame_size = self._output.frame_bytes
         while True:
@@ -173,13 +180,19 @@ class PyAVDecoder:
             self._next_sample = first + count
             yield data
 
-    def _decode_packets(self, from_sample: int) -> Iterator[bytes | memoryview]:
-        """Every decoded frame through the converter; the trims happen only in the frames they touch.
+    def _decode_packets(
+        self, from_sample: int, stop_after: int | None = None
+    ) -> Generator[bytes | memoryview, None, bool]:
+        """Every decoded frame from ``from_sample`` through a converter; the trims happen only in the
+        frames they touch. With ``stop_after``, stops once that many samples are decoded (the converter
+        flushed, ``_next_sample`` where to go on). Returns whether the track is at its end.
 
         This loop runs once per codec frame (about 40 times a second of MP3 or AAC), so it keeps to
         locals and integer arithmetic: no Fractions, no attribute look-ups, no calls for frames kept whole.
         """
         rate = self._source_rate
+        converter = _Converter(self._output.sample_format, self._layout, self._output.rate)
+        stop_at = from_sample + stop_after if stop_after is not None else 1 << 62
         if from_sample > 0:
             # Start decoding a little early: AAC and MP3 frames need their predecessor to decode right.
             seek_sample = max(0, from_sample - SEEK_PREROLL_MS * rate // 1000)
@@ -194,7 +207,7 @@ class PyAVDecoder:
         start_pts = self._start_pts
         skip_until = from_sample
         end_sample = self._end_sample if self._end_sample is not None else 1 << 62
-        resample, frame_bytes = self._resampler.resample, self._frame_bytes
+        resample, frame_bytes = converter.resample, self._frame_bytes
         for packet in self._container.demux(self._stream):
             try:
                 frames = packet.decode()
@@ -213,18 +226,23 @@ class PyAVDecoder:
                 next_sample = first + count
                 if first < skip_until or next_sample > end_sample:
                     if first >= end_sample:
-                        yield from self._flush()
-                        return
+                        yield from self._flush(converter)
+                        return True
                     keep_from, keep_to = max(0, skip_until - first), min(count, end_sample - first)
                     if keep_to <= keep_from:
                         continue
                     frame = _slice_frame(frame, keep_from, keep_to)
                 for out in resample(frame):
                     yield frame_bytes(out)
-        yield from self._flush()
+                if next_sample >= stop_at:
+                    yield from self._flush(converter)
+                    self._next_sample = next_sample
+                    return False
+        yield from self._flush(converter)
+        return True
 
-    def _flush(self) -> Iterator[bytes | memoryview]:
-        for out in self._resampler.resample(None):
+    def _flush(self, converter: _Converter) -> Iterator[bytes | memoryview]:
+        for out in converter.resample(None):
             yield self._frame_bytes(out)
 
     def _frame_bytes(self, frame: av.AudioFrame) -> bytes | memoryview:

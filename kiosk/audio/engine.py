@@ -55,6 +55,8 @@ _SUPERSEDED = frozenset({"play", "cue", "seek"})
 _SUPERSEDING = frozenset({"play", "cue", "stop", "close"})
 #: Periods written between looks at the heard position (track changes are announced this promptly).
 PUBLISH_EVERY_WRITES = 3
+#: The library's codec names (``Track.codec``) of lossy formats: never more than 16 bits worth keeping.
+LOSSY_CODECS = frozenset({"mp3", "aac", "vorbis", "opus", "wma"})
 #: The format asked of the device when a track does not say its rate.
 DEFAULT_RATE = 44100
 
@@ -333,7 +335,8 @@ class AudioEngine:
     def _ensure_output(self, track: Track) -> bool:
         """Opens the device for ``track`` (32-bit samples for a source with more than 16 bits, when the
         device takes them). Tracks that follow without a break play in the format opened here."""
-        sample_format: SampleFormat = "s32" if self._wide_samples(track.path) else "s16"
+        lossy = track.codec in LOSSY_CODECS  # known from the library: no need to open the file
+        sample_format: SampleFormat = "s32" if not lossy and self._wide_samples(track.path) else "s16"
         wanted = PcmFormat(track.sample_rate or DEFAULT_RATE, self._channels, sample_format)
         try:
             self._format = self._out.open(wanted)

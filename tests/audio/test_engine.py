@@ -822,3 +822,24 @@ def test_the_position_is_what_was_written_less_what_the_device_says_it_still_hol
     pcms[-1].queued = -1  # an underrun: the device played everything out
     wait_for_state(bus, "stopped")
     assert_same_audio(alsa.frames(), ffmpeg_decode(path), exact=True)
+
+
+def test_the_file_is_probed_for_its_bit_depth_only_when_the_library_does_not_say_it_is_lossy(
+    alsa: AlsaTap, media: MediaMaker, bus: RecordingBus, engines: list[AudioEngine]
+) -> None:
+    """Opening a file to learn its bit depth costs time on every "next"; a track the library knows
+    as AAC (or MP3, Vorbis, Opus, WMA) is never probed, and plays at 16 bits."""
+    from kiosk.audio.decoder import has_wide_samples
+
+    probed: list[str] = []
+
+    def counting_probe(path: str) -> bool:
+        probed.append(Path(path).name)
+        return has_wide_samples(path)
+
+    aac, flac = media.noise("m4a", seconds=0.5, seed=96), media.noise("flac", seconds=0.5, seed=97, bits=24)
+    engine = start_engine(engines, bus, wide_samples=counting_probe)
+    play_all(engine, bus, [make_track(1, aac, codec="aac")])
+    assert probed == [] and engine.output.format == PcmFormat(RATE, 2, "s16")
+    play_all(engine, bus, [make_track(2, flac, codec="flac")])
+    assert probed == [flac.name] and engine.output.format == PcmFormat(RATE, 2, "s32")
