@@ -106,7 +106,9 @@ def _driver(mode: str, files: list[str]) -> None:
     bus.subscribe(PlayerState, lambda s: stopped.set() if s.state == "stopped" else None)
     output = TimedOutput("default")
     engine = AudioEngine(bus, output, SoftwareMixer())
-    tracks = [Track(id=i + 1, path=f, title=f, sample_rate=44100) for i, f in enumerate(files)]
+    codecs = {".mp3": "mp3", ".flac": "flac", ".m4a": "aac"}  # as the library's scan records them
+    tracks = [Track(id=i + 1, path=f, title=f, sample_rate=44100, codec=codecs[Path(f).suffix])
+              for i, f in enumerate(files)]
     rss_before_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     result: dict[str, Any] = {"rss_before_kib": rss_before_kib}
     if mode == "cpu":
