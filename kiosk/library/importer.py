@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import itertools
 import logging
 import os
 import shutil
@@ -20,6 +21,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -87,16 +89,32 @@ class PlannedCopy:
     destination: Path
 
 
+@dataclass(slots=True)
+class TempCopy:
+    """A whole, verified copy in its temp file, waiting to be made durable and renamed into place."""
+
+    planned: PlannedCopy
+    temp: Path
+    stat: os.stat_result
+
+
 def copy_to_temp(
-    source: str, folder: Path, expected_hash: str, cancelled: Callable[[], bool], chunk: int = COPY_CHUNK
-) -> Path:
-    """Copies ``source`` into a new temp file in ``folder``, hashing as it goes; returns the temp path.
+    source: str,
+    folder: Path,
+    expected_hash: str,
+    cancelled: Callable[[], bool],
+    *,
+    buffer: bytearray | None = None,
+    temp_name: str | None = None,
+) -> tuple[Path, os.stat_result]:
+    """Copies ``source`` into a new temp file in ``folder``, hashing as it goes; returns it and its stat.
 
     Raises ``SourceGone`` on a read error or a cancel, ``DiskFull`` on ENOSPC/EDQUOT, ``ValueError`` when
     the content differs from what was scanned. The temp file never outlives a failure. Not yet durable:
     see ``copy_verified`` for one file, ``StickImporter`` for a batch made durable with one sync.
+    ``buffer`` (reused across files by the importer) sets the chunk size; ``temp_name`` must be unused.
     """
-    tmp = folder / f"{TEMP_PREFIX}{uuid.uuid4().hex}.part"
+    tmp = folder / (temp_name or f"{TEMP_PREFIX}{uuid.uuid4().hex}.part")
     try:
         src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
@@ -108,7 +126,8 @@ def copy_to_temp(
         dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
             digest = content_digest()
-            buffer = bytearray(chunk)
+            if buffer is None:
+                buffer = bytearray(COPY_CHUNK)
             view = memoryview(buffer)
             while True:
                 if cancelled():
@@ -121,12 +140,13 @@ def copy_to_temp(
                     break
                 digest.update(view[:n])
                 _write_all(dst_fd, view[:n])
+            copied = os.fstat(dst_fd)  # size and mtime are final: nothing writes to it again
         finally:
             os.close(dst_fd)
         if content_hash_of(digest) != expected_hash:
             raise ValueError("the file changed between scan and copy")
         done = True
-        return tmp
+        return tmp, copied
     finally:
         if not done:
             tmp.unlink(missing_ok=True)
@@ -135,10 +155,10 @@ def copy_to_temp(
 
 
 def copy_verified(
-    source: str, destination: Path, expected_hash: str, cancelled: Callable[[], bool], chunk: int = COPY_CHUNK
+    source: str, destination: Path, expected_hash: str, cancelled: Callable[[], bool]
 ) -> os.stat_result:
     """One file, durably: copy to a temp file, check the hash, fsync, rename, fsync the folder."""
-    tmp = copy_to_temp(source, destination.parent, expected_hash, cancelled, chunk)
+    tmp, copied = copy_to_temp(source, destination.parent, expected_hash, cancelled)
     try:
         fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -149,7 +169,7 @@ def copy_verified(
     finally:
         tmp.unlink(missing_ok=True)
     fsync_dir(destination.parent)
-    return os.stat(destination)
+    return copied
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -283,18 +303,27 @@ class StickImporter:
             tally.status = "importing"
             if self._music_dir.is_dir():
                 sweep_temp_files(self._music_dir)
-            pending: list[tuple[PlannedCopy, Path]] = []
+            pending: list[TempCopy] = []
             pending_bytes = 0
             outcome, message = "completed", ""
+            made_dirs: set[Path] = set()
+            buffer = bytearray(COPY_CHUNK)  # one for the whole job: a fresh megabyte per small file costs more
+            temp_names = (f"{TEMP_PREFIX}{tally.job_id}-{n}.part" for n in itertools.count())
+            settler = _BatchSettler(lambda batch: self._settle(batch, root_str, tally))
             try:
                 for planned in plan:
-                    tally.current_path = planned.info.path
-                    job.report()
-                    import_events.offer(import_state("copying", planned.info.path))
+                    if import_events.due("copying"):  # building the event costs more than copying a small file
+                        tally.current_path = planned.info.path
+                        job.report()
+                        import_events.offer(import_state("copying", planned.info.path))
                     try:
-                        _make_dirs(planned.destination.parent)
-                        tmp = copy_to_temp(
-                            planned.info.path, planned.destination.parent, planned.info.content_hash, job.cancelled
+                        folder = planned.destination.parent
+                        if folder not in made_dirs:
+                            folder.mkdir(parents=True, exist_ok=True)  # made durable by the batch's syncfs
+                            made_dirs.add(folder)
+                        tmp, copied = copy_to_temp(
+                            planned.info.path, folder, planned.info.content_hash, job.cancelled,
+                            buffer=buffer, temp_name=next(temp_names),
                         )
                     except SourceGone as exc:
                         if job.cancelled() or not alive():
@@ -319,20 +348,28 @@ class StickImporter:
                         continue
                     files_done += 1
                     bytes_done += planned.info.file_size
-                    pending.append((planned, tmp))
+                    pending.append(TempCopy(planned, tmp, copied))
                     pending_bytes += planned.info.file_size
                     if len(pending) >= self._batch_size or pending_bytes >= self._batch_bytes:
-                        self._settle(pending, root_str, tally)
+                        try:
+                            settler.settle(pending)
+                        except DiskFull as exc:  # from the batch before, which was still settling
+                            outcome, message = "failed", str(exc)
+                            tally.error(root_str, message)
+                            break
                         pending, pending_bytes = [], 0
                 try:
-                    self._settle(pending, root_str, tally)  # whole copies made before a stop count too
+                    settler.settle(pending)  # whole copies made before a stop count too
+                    pending = []
+                    settler.wait()
                 except DiskFull as exc:
-                    outcome, message = "failed", str(exc)
-                    tally.error(root_str, message)
-                pending = []
+                    if outcome != "failed":
+                        outcome, message = "failed", str(exc)
+                        tally.error(root_str, message)
             finally:
-                for _, tmp in pending:
-                    tmp.unlink(missing_ok=True)
+                settler.close()
+                for copy in pending:
+                    copy.temp.unlink(missing_ok=True)
             return stop(outcome, message)
         except Exception as exc:
             log.exception("import from %s failed", root_str)
@@ -353,14 +390,16 @@ class StickImporter:
         return plan
 
     @staticmethod
-    def _library_info(planned: PlannedCopy, st: os.stat_result, root: str) -> TrackInfo:
-        source = os.path.relpath(planned.info.path, root).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    def _library_info(copy: TempCopy, root: str) -> TrackInfo:
+        source = copy.planned.info.path
+        source = source[len(root) + 1 :] if source.startswith(root + os.sep) else os.path.relpath(source, root)
+        source = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         return replace(
-            planned.info, path=str(planned.destination), file_size=st.st_size, mtime_ns=st.st_mtime_ns,
-            source_path=clean_text(source, 1024),
+            copy.planned.info, path=str(copy.planned.destination), file_size=copy.stat.st_size,
+            mtime_ns=copy.stat.st_mtime_ns, source_path=clean_text(source, 1024),
         )
 
-    def _settle(self, pending: list[tuple[PlannedCopy, Path]], root: str, tally: ScanTally) -> None:
+    def _settle(self, pending: list[TempCopy], root: str, tally: ScanTally) -> None:
         """Makes a batch of whole temp copies durable, renames them into place, then commits their rows.
 
         Two syncfs calls per batch (data, then the renames) instead of two fsyncs per file; a power cut
@@ -371,13 +410,13 @@ class StickImporter:
         try:
             sync_filesystem(self._music_dir)
         except DiskFull:
-            for _, tmp in pending:
-                tmp.unlink(missing_ok=True)
+            for copy in pending:
+                copy.temp.unlink(missing_ok=True)
             raise
         infos = []
-        for planned, tmp in pending:
-            os.rename(tmp, planned.destination)
-            infos.append(self._library_info(planned, os.stat(planned.destination), root))
+        for copy in pending:
+            os.rename(copy.temp, copy.planned.destination)  # a rename keeps the size and mtime of the copy
+            infos.append(self._library_info(copy, root))
         sync_filesystem(self._music_dir)
         self._store.add_tracks(infos)
         tally.added += len(infos)
@@ -394,20 +433,54 @@ class _StateEvents:
         self._send, self._interval, self._clock = send, interval, clock
         self._state = ""
         self._throttle: Throttle[ImportState] = Throttle(send, interval, clock)
+        self._quiet_until = float("-inf")
+
+    def due(self, state: str) -> bool:
+        """Whether an event in ``state`` would go out now, so that it is worth building."""
+        return state != self._state or self._clock() >= self._quiet_until
 
     def offer(self, event: ImportState) -> None:
         if event.state != self._state:
             self._throttle.flush()  # the last progress of the state before goes out first
             self._throttle = Throttle(self._send, self._interval, self._clock)  # a new one sends at once
             self._state = event.state
-        self._throttle.offer(event)
+        if self._throttle.offer(event):
+            self._quiet_until = self._clock() + self._interval
 
     def flush(self) -> None:
         self._throttle.flush()
 
 
-def _make_dirs(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)  # made durable by the batch's syncfs
+class _BatchSettler:
+    """Settles one batch at a time on a helper thread while the next batch copies: the syncs wait on the
+    disk, the copies on the CPU. Each batch's rows still follow its own syncs, so no row ever points at a
+    file that is not durable, and at most one batch is in flight."""
+
+    def __init__(self, settle: Callable[[list[TempCopy]], None]) -> None:
+        self._settle = settle
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="import-settle")
+        self._in_flight: Future[None] | None = None
+        self._batch: list[TempCopy] = []
+
+    def settle(self, batch: list[TempCopy]) -> None:
+        """Hands ``batch`` over once the one before has settled; raises what settling that one raised."""
+        self.wait()
+        if batch:
+            self._batch = batch
+            self._in_flight = self._executor.submit(self._settle, batch)
+
+    def wait(self) -> None:
+        future, self._in_flight = self._in_flight, None
+        if future is not None:
+            future.result()
+
+    def close(self) -> None:
+        """Lets a batch in flight end (even after an error elsewhere), then removes its leftover temp files."""
+        with contextlib.suppress(Exception):
+            self.wait()
+        self._executor.shutdown(wait=True)
+        for copy in self._batch:
+            copy.temp.unlink(missing_ok=True)  # those renamed into place are no longer there
 
 
 def sweep_temp_files(music_dir: Path) -> int:

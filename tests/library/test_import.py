@@ -9,6 +9,7 @@ import hashlib
 import itertools
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -167,11 +168,15 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(target)], check=False)
 
 
+@pytest.mark.parametrize("batch_size", [100, 1], ids=["one-batch", "a-batch-per-file-settling-while-copying"])
 def test_a_disk_that_fills_up_mid_import_stops_cleanly(
     tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader,
-    small_disk: Path,
+    small_disk: Path, batch_size: int,
 ) -> None:
-    """Free space looked fine, then something else filled the disk: the import stops, rows match whole files."""
+    """Free space looked fine, then something else filled the disk: the import stops, rows match whole files.
+
+    With one file per batch, a batch may still be syncing on the settling thread when the disk fills.
+    """
     stick = tmp_path / "stick"
     for d in ("dir0", "dir1"):
         (stick / d).mkdir(parents=True)
@@ -190,7 +195,9 @@ def test_a_disk_that_fills_up_mid_import_stops_cleanly(
                     pass
 
     bus.subscribe(ImportState, fill_after_first_file)
-    result = StickImporter(store, bus, reader, music, reserve_bytes=0, progress_interval=0).import_from(stick)
+    result = StickImporter(
+        store, bus, reader, music, reserve_bytes=0, progress_interval=0, batch_size=batch_size
+    ).import_from(stick)
     assert filled, "the disk was never filled"
     assert result.status == "failed"
     assert any("full" in r for r in result.error_reasons)
@@ -238,7 +245,7 @@ def test_import_events_end_with_scan_complete(
 def test_every_change_of_import_state_is_published_however_quick(
     tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
 ) -> None:
-    """A clock that never moves holds all progress back, yet started, copying and completed each go out once."""
+    """A clock that never moves holds all progress back, yet started, copying and completed each go out."""
     stick = tmp_path / "stick"
     for d in ("dir0", "dir1"):
         (stick / d).mkdir(parents=True)
@@ -246,5 +253,46 @@ def test_every_change_of_import_state_is_published_however_quick(
     importer = StickImporter(store, bus, reader, tmp_path / "music", progress_interval=10.0, clock=lambda: 0.0)
     assert importer.import_from(stick).added == 4
     states = [(e.state, e.files_done) for e in bus.of_type(ImportState)]
-    # "copying" as the first file starts, then the last copy progress held back, flushed before "completed".
-    assert states == [("started", 0), ("copying", 0), ("copying", 3), ("completed", 4)]
+    assert states == [("started", 0), ("copying", 0), ("completed", 4)]  # "copying" as the first file starts
+
+
+def test_small_batches_settle_while_the_next_copies_and_every_row_is_a_whole_file(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    """Seven files in batches of two: four batches synced and committed on the settling thread, none lost."""
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    for d in ("dir0", "dir1"):
+        (stick / d).mkdir(parents=True)
+    sources = _stick(stick, media_cache, count=7)
+    result = StickImporter(store, bus, reader, music, batch_size=2).import_from(stick)
+    assert (result.status, result.added, result.errors) == ("completed", 7, 0)
+    assert store.count_tracks() == 7
+    assert sorted(t.source_path or "" for t in store.list_tracks(limit=100)) == sorted(
+        str(p.relative_to(stick)) for p in sources
+    )
+    _assert_rows_point_at_whole_files(store, music)
+    assert isinstance(bus.events[-1], LibraryScanComplete)  # after every batch's library:updated
+
+
+def test_a_stop_between_batches_keeps_the_settled_rows_and_leaves_nothing_half_done(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    """Stopped while a batch settles on its thread and the next is copying: whole copies get rows, no temp files."""
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    for d in ("dir0", "dir1"):
+        (stick / d).mkdir(parents=True)
+    _stick(stick, media_cache, count=8)
+    cancel = threading.Event()
+
+    def stop_after_five(event: ImportState) -> None:
+        if event.state == "copying" and event.files_done >= 5:
+            cancel.set()
+
+    bus.subscribe(ImportState, stop_after_five)
+    result = StickImporter(store, bus, reader, music, batch_size=2, progress_interval=0).import_from(
+        stick, cancel=cancel
+    )
+    assert result.status == "aborted"
+    assert result.added == store.count_tracks() == 5  # two settled batches, and the whole copy made before the stop
+    _assert_rows_point_at_whole_files(store, music)
+    assert len([p for p in music.rglob("*") if p.is_file()]) == 5, "a file without a row was left in the library"
