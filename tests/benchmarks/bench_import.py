@@ -1,0 +1,141 @@
+"""Copy-import speed against ``cp -r`` of the same tree, and against ``cp -r`` followed by ``sync``.
+
+``python -m tests.benchmarks import`` (or ``python -m tests.benchmarks.bench_import [--files N] [--repeat N]``)
+
+The tree is bench_scan's: generated tagged files in mixed formats, 50 per album folder, cached under the
+temp folder. Each round, in this order and each after an ``os.sync()`` so no one pays for another's
+writes: one import into a fresh library (a fresh child process, so its peak memory is its own), ``cp -r``,
+and ``cp -r`` + ``sync``. The import promises more than ``cp -r``: every copy is checked against the
+hash the scan read and is on the disk (synced) before its row is committed, so ``cp -r`` + ``sync`` is
+the like-for-like baseline and plain ``cp -r`` the goal's. Figures are the median of the rounds; each
+ratio is taken within its round first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from tests.benchmarks.bench_scan import SEED_FORMATS, WorkerMemory, make_tree
+
+
+def _child(root: Path, work: Path) -> int:
+    """In a fresh process: one import into a fresh library; prints timings and peak memory as JSON."""
+    from kiosk.core.bus import EventBus
+    from kiosk.core.events import ImportState
+    from kiosk.library.importer import StickImporter
+    from kiosk.library.store import SqlLibraryStore
+    from kiosk.library.tags import ProcessTagReader
+
+    bus = EventBus()
+    store = SqlLibraryStore(work / "library.db", bus)
+    reader = ProcessTagReader(work / "covers")
+    first_seen: dict[str, float] = {}
+
+    def on_import(event: ImportState) -> None:
+        first_seen.setdefault(event.state, time.perf_counter())
+
+    bus.subscribe(ImportState, on_import)
+    workers = WorkerMemory()
+    out: dict[str, float | int | str] = {}
+    try:
+        started = time.perf_counter()
+        result = StickImporter(store, bus, reader, work / "music").import_from(root)
+        out["job_s"] = time.perf_counter() - started
+        out["copy_s"] = first_seen[result.status] - first_seen["started"]
+        out["added"], out["errors"], out["status"] = result.added, result.errors, result.status
+        out["copied_mb"] = sum(p.stat().st_size for p in (work / "music").rglob("*") if p.is_file()) / 1e6
+    finally:
+        reader.close()
+        store.close()
+    out["rss_workers_mb"] = workers.stop() / 1024
+    out["rss_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(out))
+    return 0
+
+
+def _import(root: Path, work: Path) -> dict[str, float]:
+    result = subprocess.run(
+        [sys.executable, "-m", "tests.benchmarks.bench_import", "--child", str(root), str(work)],
+        capture_output=True, text=True, check=True,
+    )
+    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("RESULT "))
+    return json.loads(line.removeprefix("RESULT "))  # type: ignore[no-any-return]
+
+
+def _cp(source: Path, target: Path, *, sync: bool) -> float:
+    started = time.perf_counter()
+    subprocess.run(["cp", "-r", str(source), str(target)], check=True)
+    if sync:
+        os.sync()  # what the import promises: the copies are on the disk when it says so
+    return time.perf_counter() - started
+
+
+def _tree_size(root: Path) -> tuple[int, float]:
+    sizes = [p.stat().st_size for p in root.rglob("*") if p.is_file()]
+    return len(sizes), sum(sizes) / 1e6
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bench_import")
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the median counts")
+    parser.add_argument("--child", nargs=2, default=None)
+    args = parser.parse_args(argv)
+    if args.child:
+        return _child(Path(args.child[0]), Path(args.child[1]))
+    music = make_tree(args.files)
+    count, size_mb = _tree_size(music)
+    for path in music.rglob("*"):  # the page cache warm for everyone, as a stick's files are after the scan
+        if path.is_file():
+            path.read_bytes()
+    rounds: list[dict[str, float]] = []
+    for round_no in range(args.repeat):
+        with tempfile.TemporaryDirectory(prefix="bench-import-") as tmp:
+            work = Path(tmp)
+            (work / "import").mkdir()
+            os.sync()
+            row = _import(music, work / "import")
+            os.sync()
+            row["cp_s"] = _cp(music, work / "cp", sync=False)
+            os.sync()
+            row["cp_sync_s"] = _cp(music, work / "cp-sync", sync=True)
+            rounds.append(row)
+        print(f"(round {round_no + 1} of {args.repeat}: copy {size_mb / row['copy_s']:.0f} MB/s, "
+              f"cp -r {size_mb / row['cp_s']:.0f} MB/s, cp -r + sync {size_mb / row['cp_sync_s']:.0f} MB/s)",
+              file=sys.stderr)
+
+    def median(key: str) -> float:
+        return statistics.median(r[key] for r in rounds)
+
+    def ratio(ours: str, baseline: str) -> float:
+        return statistics.median(r[baseline] / r[ours] for r in rounds)
+
+    last = rounds[-1]
+    print(f"{count} files, {size_mb:.0f} MB ({size_mb * 1e3 / count:.0f} kB a file), formats "
+          f"{', '.join(SEED_FORMATS)}; {os.cpu_count()} cores; median of {len(rounds)} rounds")
+    print(f"import: {last['added']} added, {last['errors']} errors, {last['status']}; "
+          f"{last['copied_mb']:.0f} MB copied")
+    print()
+    print("| measure | ours MB/s | cp -r MB/s | ratio | cp -r + sync MB/s | ratio | goal |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    cp, cp_sync = size_mb / median("cp_s"), size_mb / median("cp_sync_s")
+    for label, key in (("copy phase: copy, hash check, syncfs, rename, rows", "copy_s"),
+                       ("whole job: inventory, tags and hashes, copy", "job_s")):
+        print(f"| {label} | {size_mb / median(key):,.0f} | {cp:,.0f} | {ratio(key, 'cp_s'):.2f}x "
+              f"| {cp_sync:,.0f} | {ratio(key, 'cp_sync_s'):.2f}x | {'0.8x of cp -r' if key == 'copy_s' else ''} |")
+    print(f"| peak memory, importing process (MB RSS) | {max(r['rss_self_mb'] for r in rounds):.0f} | | | | | |")
+    print(f"| peak memory, largest tag worker (MB RSS) | {max(r['rss_workers_mb'] for r in rounds):.0f} | | | | | |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
