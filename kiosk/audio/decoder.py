@@ -78,6 +78,11 @@ class PyAVDecoder:
             self._duplicate_mono = stream.codec_context.channels == 1 and output.channels == 2
             channels = 1 if self._duplicate_mono else output.channels
             self._layout = _LAYOUTS.get(channels, f"{channels}c")
+            native = stream.codec_context.format
+            # Decoded samples already as the device takes them (16-bit FLAC, WAV): nothing to convert.
+            self._native = (
+                native is not None and native.name == output.sample_format and stream.codec_context.channels == channels
+            )
         except DecodeError:
             self._container.close()
             raise
@@ -112,12 +117,14 @@ class PyAVDecoder:
             raise DecodeError(f"{self._name} broke off: {_reason(exc)}.") from None
 
     def _decode(self) -> Iterator[bytes | memoryview]:
-        """At the file's own rate FFmpeg decodes inside its filter graph (see ``_decode_in_graph``),
-        after a first block decoded packet by packet from the container already open, so the first
-        sound does not wait for the graph to open the file again. A decode error in the graph, or a
-        rate change, goes packet by packet from the first sample not yet handed out, skipping damaged
-        packets."""
-        if self._source_rate != self._output.rate:
+        """Where samples need converting at the file's own rate (MP3, AAC, Vorbis: float to integers),
+        FFmpeg decodes inside its filter graph (see ``_decode_in_graph``), after a first block decoded
+        packet by packet from the container already open, so the first sound does not wait for the
+        graph to open the file again. A decode error in the graph goes on packet by packet from the
+        first sample not yet handed out, skipping damaged packets."""
+        if self._source_rate != self._output.rate or self._native:
+            # Without a conversion packets cost less than the graph's copying into blocks (FLAC frames
+            # are large); a rate change is resampled packet by packet.
             yield from self._decode_packets(self._next_sample)
             return
         # The hand-over is placed by timestamps: only where they count single samples (not WMA's ms).
@@ -211,7 +218,7 @@ class PyAVDecoder:
         for packet in self._container.demux(self._stream):
             try:
                 frames = packet.decode()
-            except av.error.InvalidDataError as exc:
+            except av.error.FFmpegError as exc:  # damaged data: InvalidDataError mostly, some decoders EPERM
                 bad_packets += 1
                 if bad_packets > MAX_BAD_PACKETS:
                     log.info("%s: too many bad packets, last: %s", self._name, exc)
