@@ -87,8 +87,9 @@ def test_resampling_to_a_device_rate(media: MediaMaker) -> None:
 @pytest.mark.parametrize("fmt", ["mp3", "m4a", "ogg", "flac"])
 @pytest.mark.parametrize("rate", [RATE, 48000])
 def test_conversion_gives_exactly_what_pyavs_resampler_gives(fmt: str, rate: int, media: MediaMaker) -> None:
-    """The decoder drives PyAV's filter graph itself (one pull per frame when the rate stays): every sample
-    must equal what ``av.AudioResampler`` makes of the same decode, at the file's rate and resampled."""
+    """The decoder converts in FFmpeg's filter graphs itself (a first block packet by packet, then
+    decoded in the graph at the file's rate; packet by packet when resampling): every sample must
+    equal what ``av.AudioResampler`` makes of a plain PyAV decode, at the file's rate and resampled."""
     import av
 
     path = media.noise(fmt, seconds=2.0)
