@@ -462,7 +462,7 @@ def _track_from(
     disc_total = disc_total or parse_number_pair(fields.get("disctotal", fields.get("totaldiscs", "")))[0]
     cover_id = None
     if covers_dir is not None:
-        cover_id = _cover_for(audio, request.folder_cover, Path(covers_dir))
+        cover_id = _cover_for(audio, request.folder_cover, covers_dir)
     if content_hash is None:
         content_hash = _streamed_hash(source)
     return TrackInfo(
@@ -496,7 +496,7 @@ def _track_from(
 _folder_cover_ids: dict[str, str | None] = {}  # per worker process: one album's folder art decoded once
 
 
-def _cover_for(audio: Any, folder_cover: str | None, covers_dir: Path) -> str | None:
+def _cover_for(audio: Any, folder_cover: str | None, covers_dir: str) -> str | None:
     try:
         data = _picture_data(audio)
     except Exception as exc:  # a malformed picture frame must not cost the track
@@ -504,13 +504,13 @@ def _cover_for(audio: Any, folder_cover: str | None, covers_dir: Path) -> str | 
         data = None
     if data is not None:
         try:
-            return covers.store_cover(data, covers_dir)
+            return covers.store_cover(data, Path(covers_dir))
         except covers.CoverError as exc:
             log.debug("embedded cover refused: %s", exc)
     if folder_cover is None:
         return None
     if folder_cover not in _folder_cover_ids:
-        _folder_cover_ids[folder_cover] = _folder_cover(folder_cover, covers_dir)
+        _folder_cover_ids[folder_cover] = _folder_cover(folder_cover, Path(covers_dir))
     return _folder_cover_ids[folder_cover]
 
 
