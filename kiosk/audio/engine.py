@@ -406,10 +406,11 @@ class AudioEngine:
             if chunk is None:
                 return
             self._pending = memoryview(chunk)
-            frames = len(self._pending) // self._format.frame_bytes
-            longest = max(1, self._format.ms_to_frames(self._period_ms) * 3 // 2)
-            pieces = -(-frames // longest)
-            self._piece_bytes = -(-frames // pieces) * self._format.frame_bytes
+            if self._room is None:
+                frames = len(self._pending) // self._format.frame_bytes
+                longest = max(1, self._format.ms_to_frames(self._period_ms) * 3 // 2)
+                pieces = -(-frames // longest)
+                self._piece_bytes = -(-frames // pieces) * self._format.frame_bytes
         if self._room is not None:
             # As much as fits without waiting; when the buffer is full, one period (waits at most a period).
             size = max(self._room(), self._period_frames) * self._format.frame_bytes
