@@ -287,6 +287,7 @@ def main(argv: list[str]) -> int:
     n = len(files)
     size_mb = sum(os.path.getsize(f) for f in files) / 1e6
     _warm_page_cache(files)
+    load_before = os.getloadavg()[0]
     # The machine may be shared: each round measures everything back to back, and each ratio is taken
     # within its round before the median is.
     rounds: list[dict[str, float]] = []
@@ -322,6 +323,7 @@ def main(argv: list[str]) -> int:
     print(f"scan: {last['added']} added, {last['errors']} errors; rescan skipped {last['rescan_skipped']}")
     print(f"import: {last['import_added']} added, {last['import_errors']} errors, {last['import_status']}")
     print(f"median of {len(rounds)} rounds; page cache warm for every measurement (all files read once first)")
+    print(f"machine load (1-minute average) at the start and the end: {load_before:.1f}, {os.getloadavg()[0]:.1f}")
     print()
 
     def ratio(ours: str, baseline: str) -> float:

@@ -92,6 +92,33 @@ def test_replaygain_from_id3_txxx(tmp_path: Path, media_cache: Path) -> None:
     assert info.replaygain_album_gain is None  # not a finite number: dropped, not stored
 
 
+def test_replaygain_from_mp4_freeform_atoms_flac_comments_and_wma_attributes(
+    tmp_path: Path, media_cache: Path
+) -> None:
+    """Each tag format spells ReplayGain its own way (and tools differ in case); all end up in the same fields."""
+    from mutagen.asf import ASF
+    from mutagen.mp4 import MP4FreeForm
+
+    m4a = make_tone(tmp_path / "rg.m4a", "m4a", cache_dir=media_cache)
+    tags = MP4(m4a)
+    tags["----:com.apple.iTunes:replaygain_track_gain"] = [MP4FreeForm(b"-7.25 dB")]
+    tags["----:com.apple.iTunes:REPLAYGAIN_ALBUM_PEAK"] = [MP4FreeForm(b"0.5")]
+    tags.save()
+    flac = make_tone(tmp_path / "rg.flac", "flac", cache_dir=media_cache)
+    comments = FLAC(flac)
+    comments["REPLAYGAIN_TRACK_GAIN"] = "+1.5 dB"
+    comments["replaygain_album_gain"] = "-2 dB"
+    comments.save()
+    wma = make_tone(tmp_path / "rg.wma", "wma", cache_dir=media_cache)
+    attributes = ASF(wma)
+    attributes["replaygain_track_peak"] = "0.75"
+    attributes.save()
+    from_m4a, from_flac, from_wma = (read_track(_request(p), None) for p in (m4a, flac, wma))
+    assert (from_m4a.replaygain_track_gain, from_m4a.replaygain_album_peak) == (-7.25, 0.5)
+    assert (from_flac.replaygain_track_gain, from_flac.replaygain_album_gain) == (1.5, -2.0)
+    assert from_wma.replaygain_track_peak == 0.75 and from_wma.replaygain_track_gain is None
+
+
 def test_control_characters_and_huge_values_are_cleaned(tmp_path: Path, media_cache: Path) -> None:
     """A 1 MB title and an artist full of control/bidi characters: the track is read, the values are clean."""
     path = make_tone(tmp_path / "hostile.mp3", "mp3", cache_dir=media_cache)
