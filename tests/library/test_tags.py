@@ -305,3 +305,18 @@ def test_aiff_name_chunk_is_read_and_the_chunk_walk_is_bounded(tmp_path: Path, m
 def test_clean_text_on_printable_ascii_only_collapses_spaces_and_caps(text: str, limit: int) -> None:
     """The quick path for plain ASCII and the full path agree: spaces collapsed, ends trimmed, capped."""
     assert clean_text(text, limit) == " ".join(text.split())[:limit].rstrip()
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "flac", "wav", "aiff"])
+def test_a_file_too_big_to_read_whole_is_parsed_from_disk_and_hashed_the_same(
+    fmt: str, tmp_path: Path, media_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above the whole-file limit a file is parsed from disk and hashed in chunks: same tags, same hash."""
+    from kiosk.library import tags as tags_module
+
+    path = make_tone(tmp_path / f"big{FORMATS[fmt][0]}", fmt, tags={"title": "Big"}, cache_dir=media_cache)
+    whole = read_track(_request(path), None)
+    monkeypatch.setattr(tags_module, "WHOLE_FILE_LIMIT", 1000)
+    streamed = read_track(_request(path), None)
+    assert streamed == whole
+    assert streamed.content_hash == hashlib.sha256(path.read_bytes()).hexdigest()[:32]
