@@ -1,11 +1,10 @@
-"""Scan and import speed on generated tagged files in mixed formats, with baselines from the same run.
+"""Scan speed on generated tagged files in mixed formats, with baselines from the same run.
 
 ``python -m tests.benchmarks.bench_scan [--files 10000]``
 
 - initial scan (fresh database) files/s against a bare single-process ``mutagen.File`` loop, and against
   one such loop per core in parallel (the most the cores allow);
 - no-change rescan files/s;
-- copy-import MB/s (tags read, hashes checked, every file fsynced) against ``cp -r`` of the same tree;
 - CPU time per file of the whole scan (scanning process, fork server, workers) against the bare loop's;
 - peak memory of the scanning process and of its worker processes.
 
@@ -14,8 +13,8 @@ Every file is read once before the first round, so every measurement sees a warm
 the median of the ratios taken within a round (the machine may be shared).
 
 The files are a few real ffmpeg encodes per format, copied and re-tagged with mutagen (fast), and
-cached under the temp folder between runs. Each scan runs in a fresh child process so its peak
-memory is its own.
+cached under the temp folder between runs (bench_import copies the same tree). Each scan runs in a
+fresh child process so its peak memory is its own.
 """
 
 from __future__ import annotations
@@ -212,58 +211,39 @@ def _same_work_loop(files: list[str]) -> tuple[float, float]:
 
 
 def _child(argv: list[str]) -> int:
-    """In a fresh process: a scan (or import) with a fresh database; prints timings and peak memory."""
+    """In a fresh process: a scan into a fresh library, then a no-change rescan; prints timings and memory."""
     from kiosk.core.bus import EventBus
-    from kiosk.core.events import ImportState
-    from kiosk.library.importer import StickImporter
     from kiosk.library.scanner import Scanner
     from kiosk.library.store import SqlLibraryStore
     from kiosk.library.tags import ProcessTagReader
 
-    mode, root, work = argv[0], Path(argv[1]), Path(argv[2])
+    root, work = Path(argv[0]), Path(argv[1])
     bus = EventBus()
     store = SqlLibraryStore(work / "library.db", bus)
     reader = ProcessTagReader(work / "covers")
     out: dict[str, float | int | str] = {}
-    workers = WorkerMemory() if mode != "scan" else None
-    copy_times: dict[str, float] = {}
-
-    def on_import(event: ImportState) -> None:
-        copy_times.setdefault(event.state, time.perf_counter())
-
-    bus.subscribe(ImportState, on_import)
     try:
-        if mode == "scan":
-            started, cpu = time.perf_counter(), time.process_time()
-            first = Scanner(store, bus, reader).scan(root)
-            out["scan_s"] = time.perf_counter() - started
-            out["scan_cpu_s"] = time.process_time() - cpu
-            out["workers_cpu_s"], out["rss_workers_mb"] = _descendants_cpu_and_peak()
-            out["added"], out["errors"] = first.added, first.errors
-            started = time.perf_counter()
-            again = Scanner(store, bus, reader).scan(root)
-            out["rescan_s"] = time.perf_counter() - started
-            out["rescan_skipped"], out["rescan_added"] = again.skipped, again.added
-        else:
-            started = time.perf_counter()
-            result = StickImporter(store, bus, reader, work / "music").import_from(root)
-            out["import_s"] = time.perf_counter() - started
-            out["added"], out["errors"], out["status"] = result.added, result.errors, result.status
-            out["copy_s"] = copy_times[result.status] - copy_times["started"]
-            out["copied_mb"] = sum(p.stat().st_size for p in (work / "music").rglob("*") if p.is_file()) / 1e6
+        started, cpu = time.perf_counter(), time.process_time()
+        first = Scanner(store, bus, reader).scan(root)
+        out["scan_s"] = time.perf_counter() - started
+        out["scan_cpu_s"] = time.process_time() - cpu
+        out["workers_cpu_s"], out["rss_workers_mb"] = _descendants_cpu_and_peak()
+        out["added"], out["errors"] = first.added, first.errors
+        started = time.perf_counter()
+        again = Scanner(store, bus, reader).scan(root)
+        out["rescan_s"] = time.perf_counter() - started
+        out["rescan_skipped"], out["rescan_added"] = again.skipped, again.added
     finally:
         reader.close()
         store.close()
-    if workers is not None:
-        out["rss_workers_mb"] = workers.stop() / 1024
     out["rss_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(out))
     return 0
 
 
-def _run_child(mode: str, root: Path, work: Path) -> dict[str, float]:
+def _run_child(root: Path, work: Path) -> dict[str, float]:
     result = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.bench_scan", "--child", mode, str(root), str(work)],
+        [sys.executable, "-m", "tests.benchmarks.bench_scan", "--child", str(root), str(work)],
         capture_output=True, text=True, check=True,
     )
     line = next(ln for ln in result.stdout.splitlines() if ln.startswith("RESULT "))
@@ -278,7 +258,7 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="bench_scan")
     parser.add_argument("--files", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the table shows their medians")
-    parser.add_argument("--child", nargs=3, default=None)
+    parser.add_argument("--child", nargs=2, default=None)
     args = parser.parse_args(argv)
     if args.child:
         return _child(args.child)
@@ -297,21 +277,7 @@ def main(argv: list[str]) -> int:
         row["same_s"], row["same_cpu_s"] = _same_work_loop(files)
         row["parallel_bare_s"] = _parallel_bare_loops(files)
         with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
-            work = Path(tmp)
-            (work / "scan").mkdir()
-            row.update(_run_child("scan", music, work / "scan"))
-            (work / "import").mkdir()
-            imported = _run_child("import", music, work / "import")
-            row.update({f"import_{k}": v for k, v in imported.items()})
-            os.sync()
-            started = time.perf_counter()
-            subprocess.run(["cp", "-r", str(music), str(work / "cp-copy")], check=True)
-            row["cp_s"] = time.perf_counter() - started
-            os.sync()
-            started = time.perf_counter()
-            subprocess.run(["cp", "-r", str(music), str(work / "cp-copy-synced")], check=True)
-            os.sync()  # what the import promises: the copies are on the disk when it says so
-            row["cp_sync_s"] = time.perf_counter() - started
+            row.update(_run_child(music, Path(tmp)))
         rounds.append(row)
         print(
             f"(round {round_no + 1} of {args.repeat}: scan {n / row['scan_s']:,.0f} files/s, "
@@ -321,7 +287,6 @@ def main(argv: list[str]) -> int:
     last = rounds[-1]
     print(f"{n} files, {size_mb:.0f} MB, formats {', '.join(SEED_FORMATS)}; {os.cpu_count()} cores")
     print(f"scan: {last['added']} added, {last['errors']} errors; rescan skipped {last['rescan_skipped']}")
-    print(f"import: {last['import_added']} added, {last['import_errors']} errors, {last['import_status']}")
     print(f"median of {len(rounds)} rounds; page cache warm for every measurement (all files read once first)")
     print(f"machine load (1-minute average) at the start and the end: {load_before:.1f}, {os.getloadavg()[0]:.1f}")
     print()
@@ -335,7 +300,6 @@ def main(argv: list[str]) -> int:
     for r in rounds:
         r["all_scan_cpu_s"] = r["scan_cpu_s"] + r["workers_cpu_s"]
     scan_s, bare_s, same_s = _median(rounds, "scan_s"), _median(rounds, "bare_s"), _median(rounds, "same_s")
-    copy_mb_s = last["import_copied_mb"] / _median(rounds, "import_copy_s")
     print("| measure | ours | baseline | ratio | goal |")
     print("|---|---:|---:|---:|---|")
     print(
@@ -367,21 +331,6 @@ def main(argv: list[str]) -> int:
         f"| {ratio('bare_cpu_s', 'same_cpu_s'):.2f}x | |"
     )
     print(f"| no-change rescan, files/s | {n / _median(rounds, 'rescan_s'):,.0f} | | | 50,000+ |")
-    print(
-        f"| copy-import, copy phase MB/s: hash check + syncfs per batch (vs cp -r) "
-        f"| {copy_mb_s:,.1f} | {size_mb / _median(rounds, 'cp_s'):,.1f} "
-        f"| {ratio('import_copy_s', 'cp_s'):.2f}x | 0.8x |"
-    )
-    print(
-        f"| copy-import, copy phase MB/s (vs cp -r followed by sync) "
-        f"| {copy_mb_s:,.1f} | {size_mb / _median(rounds, 'cp_sync_s'):,.1f} "
-        f"| {ratio('import_copy_s', 'cp_sync_s'):.2f}x | |"
-    )
-    print(
-        f"| copy-import, whole job MB/s: inventory + tags + copy (vs cp -r) "
-        f"| {last['import_copied_mb'] / _median(rounds, 'import_import_s'):,.1f} "
-        f"| {size_mb / _median(rounds, 'cp_s'):,.1f} | {ratio('import_import_s', 'cp_s'):.2f}x | |"
-    )
     rss_self, rss_workers = max(r["rss_self_mb"] for r in rounds), max(r["rss_workers_mb"] for r in rounds)
     print(f"| peak memory, scanning process (MB RSS) | {rss_self:.0f} | | | |")
     print(f"| peak memory, largest tag worker process (MB RSS) | {rss_workers:.0f} | | | |")
