@@ -325,6 +325,8 @@ def main(argv: list[str]) -> int:
         f"| {cpu_us('all_scan_cpu_s'):,.0f} | {cpu_us('bare_cpu_s'):,.0f} "
         f"| {ratio('bare_cpu_s', 'all_scan_cpu_s'):.2f}x | |"
     )
+    print(f"| CPU per file, us: of which the scanning process (walk, rows) | {cpu_us('scan_cpu_s'):,.0f} | | | |")
+    print(f"| CPU per file, us: of which the fork server and the workers | {cpu_us('workers_cpu_s'):,.0f} | | | |")
     print(
         f"| CPU per file, us: read_track in one process (vs bare loop; lower is better) "
         f"| {cpu_us('same_cpu_s'):,.0f} | {cpu_us('bare_cpu_s'):,.0f} "
