@@ -538,14 +538,16 @@ _TRACK_FIELDS = tuple(f.name for f in dataclasses.fields(TrackInfo))
 _track_values = operator.attrgetter(*_TRACK_FIELDS)
 
 
-def read_chunk(read: ReadFunction, requests: Sequence[TagRequest], covers_dir: str | None) -> list[RawResult]:
+def read_chunk(read: ReadFunction, requests: Sequence[tuple[Any, ...]], covers_dir: str | None) -> list[RawResult]:
     """Runs in a worker: every file's own failure becomes its result, never the chunk's.
 
-    Results travel as plain tuples: unpickling a slotted dataclass runs Python code per object, ten
-    times the cost, in the parent's one result thread that every worker's next send waits on.
+    Requests and results travel as plain tuples: pickling a slotted dataclass runs Python code per
+    object, ten times the cost, and the parent's side of it happens on pebble's one result thread,
+    which every worker's next send waits on.
     """
     results: list[RawResult] = []
-    for request in requests:
+    for fields in requests:
+        request = TagRequest(*fields)
         try:
             results.append((request.path, _track_values(read(request, covers_dir)), None))
         except UnreadableFile as exc:
@@ -650,7 +652,8 @@ class ProcessTagReader:
 
     def _submit(self, chunk: list[TagRequest]) -> Future[list[RawResult]]:
         pool = self._ensure_pool()
-        return pool.schedule(read_chunk, args=(self._read, chunk, self._covers_dir), timeout=self._time_limit(chunk))
+        requests = [(r.path, r.file_size, r.mtime_ns, r.folder_cover) for r in chunk]
+        return pool.schedule(read_chunk, args=(self._read, requests, self._covers_dir), timeout=self._time_limit(chunk))
 
     def read(
         self, requests: Sequence[TagRequest], cancelled: Callable[[], bool] = lambda: False
