@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from kivy.clock import Clock
-from kivy.graphics import Color, Rectangle, RoundedRectangle
+from kivy.graphics import Color, Rectangle, SmoothRoundedRectangle
 from kivy.lang import Builder
 from kivy.metrics import dp, sp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
@@ -35,7 +35,7 @@ Builder.load_string(
     canvas.before:
         Color:
             rgba: self.pressed_color if self.state == 'down' else self.bg_color
-        RoundedRectangle:
+        SmoothRoundedRectangle:
             pos: self.pos
             size: self.size
             radius: [dp({theme.RADIUS})]
@@ -57,7 +57,7 @@ Builder.load_string(
     canvas.before:
         Color:
             rgba: self.bg_color
-        RoundedRectangle:
+        SmoothRoundedRectangle:
             pos: self.pos
             size: self.size
             radius: [dp(self.radius)]
@@ -198,7 +198,7 @@ class Toast(Label):
         self.opacity = 0
         with self.canvas.before:
             self._c = Color(*theme.tint(theme.DANGER, 0.55, theme.SURFACE_RAISED))
-            self._r = RoundedRectangle(radius=[dp(theme.RADIUS)])
+            self._r = SmoothRoundedRectangle(radius=[dp(theme.RADIUS)])
         self.bind(pos=self._sync, size=self._sync, texture_size=self._fit)
         self._hide = Clock.create_trigger(self._fade, 4.0)
 
@@ -218,6 +218,9 @@ class Toast(Label):
         self.opacity = 0
 
 
+NOTE_STEP = 24  # px between the sizes of the placeholder note on covers without art
+
+
 class CoverImage(Widget):
     """Album art (or a calm placeholder note) filling a square, kept square."""
 
@@ -227,9 +230,9 @@ class CoverImage(Widget):
         super().__init__(**kwargs)
         with self.canvas:
             self._bg = Color(*theme.SURFACE_RAISED)
-            self._plate = RoundedRectangle(radius=[dp(theme.RADIUS)])
+            self._plate = SmoothRoundedRectangle(radius=[dp(theme.RADIUS)])
             self._img_color = Color(1, 1, 1, 1)
-            self._img = RoundedRectangle(radius=[dp(theme.RADIUS)])
+            self._img = SmoothRoundedRectangle(radius=[dp(theme.RADIUS)])
         self._note = Label(text="♫", font_name=theme.icon_font(), color=theme.TEXT_MUTED)
         self.add_widget(self._note)
         self.bind(pos=self._sync, size=self._sync, texture=self._sync)
@@ -243,7 +246,9 @@ class CoverImage(Widget):
         self._img.texture = self.texture
         self._img_color.a = 1 if self.texture is not None else 0
         self._note.opacity = 0 if self.texture is not None else 1
-        self._note.font_size = max(1.0, side * 0.4)
+        # A few sizes only: every distinct size opens the icon font anew in SDL_ttf (about 0.2 MB each, up
+        # to 64 kept), and a cover passes through many sizes while a grid or a window is laid out.
+        self._note.font_size = max(NOTE_STEP, side * 0.4 // NOTE_STEP * NOTE_STEP)
         self._note.pos, self._note.size = (x, y), (side, side)
 
 

@@ -294,7 +294,10 @@ def kivy_window() -> Any:
     from kivy.base import EventLoop
     from kivy.config import Config
 
+    from kiosk.ui.kivyconfig import configure_graphics
+
     Config.set("input", "mouse", "")  # no real mouse provider offscreen: touches come from the tests
+    configure_graphics()  # the appliance's graphics settings, so screenshots show what the Pi shows
     EventLoop.ensure_window()
     window = EventLoop.window
     window.size = (800, 480)
