@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 PAGE = 100  # songs fetched per query
 BLOCK = 10  # songs per recycled view of the all-songs list
-KEPT_PAGES = 40  # pages kept in memory (4,000 songs), the rest asked again when scrolled back to
+KEPT_PAGES = 12  # pages kept in memory (1,200 songs, 150 screenfuls), the rest asked again when scrolled back to
 SEARCH_LIMIT = 100
 CHUNK = 500  # artists fetched per query
 ALBUM_TILE_HEIGHT = dp(220)
