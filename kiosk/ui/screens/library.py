@@ -161,6 +161,10 @@ class PagedSongs:
         self.count = 0
         self.queries = 0  # for the benchmark: how many pages were fetched
 
+    @property
+    def pages_kept(self) -> int:
+        return len(self._pages)
+
     def reset(self, count: int) -> None:
         self._generation += 1
         self._pages.clear()
