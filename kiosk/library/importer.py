@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import itertools
 import logging
 import os
 import shutil
@@ -20,7 +19,8 @@ import stat
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -220,7 +220,11 @@ def fsync_dir(path: Path) -> None:
 
 
 class StickImporter:
-    """Imports the music on a mounted stick into ``music_dir``; one job at a time, on the caller's thread."""
+    """Imports the music on a mounted stick into ``music_dir``, one job at a time.
+
+    The caller's thread runs the job and owns its events; ``copy_threads`` threads copy and hash, and one
+    more makes each batch durable and commits its rows while the next batch copies.
+    """
 
     def __init__(
         self,
@@ -234,8 +238,10 @@ class StickImporter:
         reserve_bytes: int = DEFAULT_RESERVE_BYTES,
         progress_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
+        copy_threads: int = 2,
     ) -> None:
         self._store, self._bus, self._reader = store, bus, reader
+        self._copy_threads = max(1, copy_threads)
         self._music_dir = Path(music_dir)
         self._batch_size, self._batch_bytes, self._reserve = batch_size, batch_bytes, reserve_bytes
         self._progress_interval, self._clock = progress_interval, clock
@@ -306,25 +312,21 @@ class StickImporter:
             pending: list[TempCopy] = []
             pending_bytes = 0
             outcome, message = "completed", ""
-            made_dirs: set[Path] = set()
-            buffer = bytearray(COPY_CHUNK)  # one for the whole job: a fresh megabyte per small file costs more
-            temp_names = (f"{TEMP_PREFIX}{tally.job_id}-{n}.part" for n in itertools.count())
             settler = _BatchSettler(lambda batch: self._settle(batch, root_str, tally))
+            copier = _ParallelCopier(self._copy_threads, job.cancelled, f"{TEMP_PREFIX}{tally.job_id}")
             try:
-                for planned in plan:
+                for planned, copying in copier.copies(plan):
                     if import_events.due("copying"):  # building the event costs more than copying a small file
                         tally.current_path = planned.info.path
                         job.report()
                         import_events.offer(import_state("copying", planned.info.path))
+                    if job.cancelled():
+                        copier.discard(copying)
+                        outcome = "aborted"
+                        message = "the stick was removed" if not alive() else "import stopped"
+                        break
                     try:
-                        folder = planned.destination.parent
-                        if folder not in made_dirs:
-                            folder.mkdir(parents=True, exist_ok=True)  # made durable by the batch's syncfs
-                            made_dirs.add(folder)
-                        tmp, copied = copy_to_temp(
-                            planned.info.path, folder, planned.info.content_hash, job.cancelled,
-                            buffer=buffer, temp_name=next(temp_names),
-                        )
+                        copy = copying.result()
                     except SourceGone as exc:
                         if job.cancelled() or not alive():
                             outcome = "aborted"
@@ -348,7 +350,7 @@ class StickImporter:
                         continue
                     files_done += 1
                     bytes_done += planned.info.file_size
-                    pending.append(TempCopy(planned, tmp, copied))
+                    pending.append(copy)
                     pending_bytes += planned.info.file_size
                     if len(pending) >= self._batch_size or pending_bytes >= self._batch_bytes:
                         try:
@@ -367,6 +369,7 @@ class StickImporter:
                         outcome, message = "failed", str(exc)
                         tally.error(root_str, message)
             finally:
+                copier.close()  # what was still in flight is stopped and its temp copies removed
                 settler.close()
                 for copy in pending:
                     copy.temp.unlink(missing_ok=True)
@@ -449,6 +452,60 @@ class _StateEvents:
 
     def flush(self) -> None:
         self._throttle.flush()
+
+
+class _ParallelCopier:
+    """Copies on a few threads (hashing and the system calls let go of the GIL, and a disk or stick answers
+    several requests at once), handing each result back in plan order. At most one file per thread is in
+    flight, so a stop has little to undo: ``close`` stops those and removes their temp copies."""
+
+    def __init__(self, threads: int, cancelled: Callable[[], bool], temp_prefix: str) -> None:
+        self._threads, self._cancelled, self._temp_prefix = threads, cancelled, temp_prefix
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="import-copy")
+        self._stopping = threading.Event()
+        self._local = threading.local()
+        self._made_dirs: set[Path] = set()
+        self._in_flight: deque[tuple[PlannedCopy, Future[TempCopy]]] = deque()
+        self._discarded: list[Future[TempCopy]] = []
+
+    def copies(self, plan: Iterable[PlannedCopy]) -> Iterator[tuple[PlannedCopy, Future[TempCopy]]]:
+        """Each planned copy with its copy under way (``result()`` waits for it), in plan order."""
+        for n, planned in enumerate(plan):
+            self._in_flight.append((planned, self._executor.submit(self._copy, planned, n)))
+            if len(self._in_flight) >= self._threads:
+                yield self._in_flight.popleft()
+        while self._in_flight:
+            yield self._in_flight.popleft()
+
+    def discard(self, copying: Future[TempCopy]) -> None:
+        """A copy handed out but not wanted: ``close`` removes its temp file."""
+        self._discarded.append(copying)
+
+    def close(self) -> None:
+        self._stopping.set()
+        for copying in self._discarded + [f for _, f in self._in_flight]:
+            with contextlib.suppress(Exception):
+                copying.result().temp.unlink(missing_ok=True)
+        self._discarded.clear()
+        self._in_flight.clear()
+        self._executor.shutdown(wait=True)
+
+    def _stopped(self) -> bool:
+        return self._stopping.is_set() or self._cancelled()
+
+    def _copy(self, planned: PlannedCopy, n: int) -> TempCopy:
+        buffer = getattr(self._local, "buffer", None)
+        if buffer is None:  # one per thread: a fresh megabyte per small file costs more than the copy
+            buffer = self._local.buffer = bytearray(COPY_CHUNK)
+        folder = planned.destination.parent
+        if folder not in self._made_dirs:
+            folder.mkdir(parents=True, exist_ok=True)  # made durable by the batch's syncfs
+            self._made_dirs.add(folder)
+        tmp, copied = copy_to_temp(
+            planned.info.path, folder, planned.info.content_hash, self._stopped,
+            buffer=buffer, temp_name=f"{self._temp_prefix}-{n}.part",
+        )
+        return TempCopy(planned, tmp, copied)
 
 
 class _BatchSettler:

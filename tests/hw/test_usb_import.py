@@ -148,17 +148,19 @@ def test_a_stick_pulled_mid_import_aborts_cleanly_and_the_next_one_imports(
     assert rig.bus.of_type(ImportState)[-1].state == "aborted"
     assert rig.states(name)[-1] == "removed" and "safe-to-remove" not in rig.states(name)
     tracks = rig.store.list_tracks()
-    assert len(tracks) == 1 == complete.added  # the file finished before the pull, nothing else
+    # The first file was copied before the pull; the copy threads may have finished the second and the
+    # third whole meanwhile (one file per thread in flight); nothing after them started before the pull.
+    assert 1 <= complete.added == len(tracks) <= 3
     for track in tracks:
         assert hashlib.sha256(Path(track.path).read_bytes()).hexdigest()[:32] == track.content_hash
-    assert not list(rig.music.rglob("*.part")) and len([p for p in rig.music.rglob("*") if p.is_file()]) == 1
+    assert sorted(Path(t.path) for t in tracks) == sorted(p for p in rig.music.rglob("*") if p.is_file())
     assert not os.path.ismount(rig.mount_root / name)
     # The next stick imports as if nothing happened.
     second = _stick(tmp_path, "next", media_cache, count=2)
     _plug(rig, second, loop_sticks)
     wait_for(lambda: "safe-to-remove" in rig.states(second.partition_name), "the next stick")
     assert rig.bus.of_type(LibraryScanComplete)[-1].status == "completed"
-    assert sorted(t.title for t in rig.store.list_tracks()) == ["next 0", "next 1", "pulled 0"]
+    assert sorted(t.title for t in rig.store.list_tracks()) == sorted(["next 0", "next 1", *(t.title for t in tracks)])
 
 
 def test_play_from_stick_keeps_it_mounted_until_ejected(
