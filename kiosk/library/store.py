@@ -85,9 +85,12 @@ from kiosk.library.tables import (
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 10_000
-#: Page cache per connection (allocated as used): a 50,000-track library's indexes fit, so bulk inserts
-#: do not spill half-finished pages to the WAL.
-CACHE_KIB = 16_384
+#: Page cache per connection (allocated as used). Small, because every pooled connection that reads a
+#: 50,000-track library fills its own; the screen's queries are paged and indexed.
+CACHE_KIB = 2_048
+#: Page cache while a bulk insert runs: a 50,000-track library's indexes fit, so it does not spill
+#: half-finished pages to the WAL. Given back when the insert ends.
+BULK_CACHE_KIB = 16_384
 #: Ids per ``IN (...)`` list: far below SQLite's 32,766 variables, large enough to be few statements.
 IN_CHUNK = 5_000
 MAX_PLAYLIST_NAME = 200
@@ -348,6 +351,7 @@ class SqlLibraryStore:
                 # The driver's own cursor, inside this session's transaction: tens of thousands of rows
                 # skip SQLAlchemy's per-row result handling.
                 cursor = session.connection().connection.cursor()
+                cursor.execute(f"PRAGMA cache_size = -{BULK_CACHE_KIB}")
                 try:
                     for chunk in _chunks(infos, _ROWS_PER_INSERT):
                         params = tuple(chain.from_iterable(_info_tuple(info) + extra for info in chunk))
@@ -355,6 +359,7 @@ class SqlLibraryStore:
                         cursor.execute(_insert_sql(len(chunk)), params)
                         id_by_path.update((path, track_id) for track_id, path in cursor.fetchall())
                 finally:
+                    cursor.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
                     cursor.close()
         except InvalidRequestError:  # the UNIQUE path constraint, most likely: say which file
             present = self._present_paths(paths)
