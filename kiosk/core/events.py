@@ -272,7 +272,18 @@ ALL_EVENTS: tuple[type[Event], ...] = (
 )
 
 _BY_NAME: dict[str, type[Event]] = {cls.name: cls for cls in ALL_EVENTS}
-_ADAPTERS: dict[type[Event], TypeAdapter[Any]] = {cls: TypeAdapter(cls) for cls in ALL_EVENTS}
+
+
+_ADAPTERS: dict[type[Event], TypeAdapter[Any]] = {}
+
+
+def _adapter(cls: type[Event]) -> TypeAdapter[Any]:
+    """Built on first use: the appliance never parses events from the wire, and the validators of all
+    13 events cost about 4 MB."""
+    adapter = _ADAPTERS.get(cls)
+    if adapter is None:
+        adapter = _ADAPTERS[cls] = TypeAdapter(cls)
+    return adapter
 
 
 def kivy_event_name(wire_name: str) -> str:
@@ -299,7 +310,7 @@ def event_from_wire(message: Any) -> Event:
         raise EventError(f"{name}: 'payload' must be an object")
     try:
         # JSON mode: arrays become tuples, but ints stay ints and strings stay strings (strict).
-        return _ADAPTERS[cls].validate_json(json.dumps(payload))  # type: ignore[no-any-return]
+        return _adapter(cls).validate_json(json.dumps(payload))  # type: ignore[no-any-return]
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'payload'}: {err['msg']}" for err in exc.errors()
@@ -319,7 +330,7 @@ def events_schema() -> list[dict[str, Any]]:
     """Every event's wire name, Kivy event name, doc and JSON schema of its payload."""
     out = []
     for cls in ALL_EVENTS:
-        schema = _ADAPTERS[cls].json_schema()
+        schema = _adapter(cls).json_schema()
         out.append(
             {
                 "event": cls.name,
