@@ -128,8 +128,10 @@ def run_jukebox(config: Config, *, windowed: bool = False) -> int:
             return 2
         watchdog = service.Watchdog()
         service.install_stop_handler(_stop_kivy)
+        from kiosk.hw.backlight import SysfsBacklight
         from kiosk.ui import run_ui
 
+        backlight = SysfsBacklight.find()
         ready = False
 
         def heartbeat() -> None:
@@ -141,7 +143,7 @@ def run_jukebox(config: Config, *, windowed: bool = False) -> int:
             watchdog.beat()
 
         try:
-            return run_ui(config, jukebox, bus, windowed=windowed, heartbeat=heartbeat)
+            return run_ui(config, jukebox, bus, windowed=windowed, heartbeat=heartbeat, backlight=backlight)
         finally:
             service.notify_stopping()
     return 0

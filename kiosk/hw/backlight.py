@@ -1,18 +1,15 @@
-"""The screen's backlight through sysfs (``/sys/class/backlight/*``), and the policy that applies
-``screen.brightness`` and the screen's idle state (awake, dim, asleep) to it.
+"""The screen's backlight through sysfs (``/sys/class/backlight/*``).
 
 The Pi's DSI displays (the 7" Touch Display and Touch Display 2) and most DSI/DPI panels expose a
 kernel backlight device: ``brightness`` (0..``max_brightness``) and ``bl_power`` (0 on, 4 off).
-HDMI screens expose none; then the UI's black shade stands in for the backlight (``ScreenLight``
-is told where to send the shade's opacity). Nothing here imports Kivy: the UI hands in a callback.
+HDMI screens expose none; then the UI's black shade stands in for the backlight
+(``kiosk.ui.light.ScreenLight`` decides which).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
 
 log = logging.getLogger(__name__)
 
@@ -21,11 +18,6 @@ SYSFS_BACKLIGHT = Path("/sys/class/backlight")
 #: ``bl_power`` values (the kernel's FB_BLANK_UNBLANK and FB_BLANK_POWERDOWN).
 POWER_ON = 0
 POWER_OFF = 4
-
-ScreenState = Literal["awake", "dim", "asleep"]
-
-#: How much light is left while dimmed, as a fraction of the owner's brightness.
-DIM_FRACTION = 0.35
 
 
 class SysfsBacklight:
@@ -98,40 +90,3 @@ class SysfsBacklight:
         if what not in self._warned:
             self._warned.add(what)
             log.warning("%s", message)
-
-
-class ScreenLight:
-    """Applies brightness and the idle state: to the backlight, or as the shade's opacity without one.
-
-    ``shade(alpha)`` sets the UI's black layer (0 clear, 1 black). With a backlight the shade stays
-    clear while awake or dim (the light itself dims) and black while asleep; a backlight that
-    cannot be written is treated like none, so the owner's setting still shows.
-    """
-
-    def __init__(self, backlight: SysfsBacklight | None, shade: Callable[[float], None],
-                 brightness: Callable[[], object]) -> None:
-        self.backlight = backlight
-        self._shade = shade
-        self._brightness = brightness
-        self.state: ScreenState = "awake"
-
-    def percent(self) -> int:
-        value = self._brightness()
-        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 100
-
-    def apply(self, state: ScreenState | None = None) -> None:
-        """Call with each new screen state, and with no argument when ``screen.brightness`` changed."""
-        if state is not None:
-            self.state = state
-        percent = self.percent()
-        light = {"awake": percent, "dim": percent * DIM_FRACTION, "asleep": 0.0}[self.state]
-        if self.backlight is not None and self._apply_backlight(light):
-            self._shade(1.0 if self.state == "asleep" else 0.0)
-        else:
-            self._shade(min(1.0, max(0.0, 1.0 - light / 100)))
-
-    def _apply_backlight(self, light: float) -> bool:
-        assert self.backlight is not None
-        if self.state == "asleep":
-            return self.backlight.set_power(False)
-        return self.backlight.set_percent(light) and self.backlight.set_power(True)

@@ -27,6 +27,7 @@ for _name, _value in (
 
 if TYPE_CHECKING:
     from kiosk.core.bus import EventBus
+    from kiosk.ui.light import Backlight
 
 __all__ = ["run_ui"]
 
@@ -39,12 +40,14 @@ def run_ui(
     windowed: bool = False,
     heartbeat: Callable[[], None] | None = None,
     message: str | None = None,
+    backlight: Backlight | None = None,
 ) -> int:
     """Run the Kivy app until the window closes; returns the exit status.
 
     ``config`` is a ``kiosk.config.Config`` (screen.fullscreen, screen.show_cursor, covers_dir are
     read). With ``message`` the screen shows only that message (no sound device, no database), and
     ``jukebox``/``bus`` may be None. ``heartbeat`` is called about once a second from the Kivy loop.
+    ``backlight`` is the screen's kernel backlight, or None to dim in software.
     """
     from kiosk.ui.kivyconfig import configure_kivy
 
@@ -53,6 +56,7 @@ def run_ui(
     configure_kivy(windowed=windowed or not fullscreen, show_cursor=bool(screen and screen.show_cursor))
     from kiosk.ui.app import KioskApp
 
-    app = KioskApp(config, jukebox, bus, windowed=windowed, heartbeat=heartbeat, message=message)
+    app = KioskApp(config, jukebox, bus, windowed=windowed, heartbeat=heartbeat, message=message,
+                   backlight=backlight)
     app.run()
     return 0

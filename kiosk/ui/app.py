@@ -21,6 +21,7 @@ from kiosk.ui.bridge import KivyEventBridge
 from kiosk.ui.context import UiContext
 from kiosk.ui.covers import CoverCache, covers_dir_resolver
 from kiosk.ui.dialogs import MessageView
+from kiosk.ui.light import Backlight, attach_screen_light
 from kiosk.ui.shell import KioskRoot
 
 log = logging.getLogger(__name__)
@@ -29,14 +30,18 @@ log = logging.getLogger(__name__)
 BLOCKED_KEYS = {27, 282, 285}
 
 
-def build_root(config: Any, jukebox: Any, bridge: KivyEventBridge | None, message: str | None = None) -> Widget:
-    """The window's content: the jukebox UI, or only a message when the jukebox cannot run."""
+def build_root(config: Any, jukebox: Any, bridge: KivyEventBridge | None, message: str | None = None,
+               backlight: Backlight | None = None) -> Widget:
+    """The window's content: the jukebox UI, or only a message when the jukebox cannot run.
+    ``backlight`` is the screen's kernel backlight, None for a screen without one (dimmed in software)."""
     if message is not None or jukebox is None or bridge is None:
         return MessageView("The jukebox cannot start", message or "Something is missing.", symbol="✕")
     covers_dir = getattr(config, "covers_dir", None)
     covers = CoverCache(covers_dir_resolver(covers_dir))
     ctx = UiContext(jukebox, bridge, covers)
-    return KioskRoot(ctx)
+    root = KioskRoot(ctx)
+    attach_screen_light(root, jukebox.settings, bridge, backlight)
+    return root
 
 
 class KioskApp(App):  # type: ignore[misc]
@@ -44,7 +49,8 @@ class KioskApp(App):  # type: ignore[misc]
     use_kivy_settings = False
 
     def __init__(self, config: Any, jukebox: Any, bus: Any, *, windowed: bool = False,
-                 heartbeat: Callable[[], None] | None = None, message: str | None = None) -> None:
+                 heartbeat: Callable[[], None] | None = None, message: str | None = None,
+                 backlight: Backlight | None = None) -> None:
         super().__init__()
         self.kiosk_config = config
         self.jukebox = jukebox
@@ -52,13 +58,14 @@ class KioskApp(App):  # type: ignore[misc]
         self.windowed = windowed
         self.heartbeat = heartbeat
         self.message = message
+        self.backlight = backlight
         self.bridge: KivyEventBridge | None = None
         self.kiosk_root: Widget | None = None
 
     def build(self) -> Widget:
         if self.message is None and self.bus is not None:
             self.bridge = KivyEventBridge(self.bus)
-        root = build_root(self.kiosk_config, self.jukebox, self.bridge, self.message)
+        root = build_root(self.kiosk_config, self.jukebox, self.bridge, self.message, self.backlight)
         self.kiosk_root = root
         Window.clearcolor = (0, 0, 0, 1)
         screen = getattr(self.kiosk_config, "screen", None)

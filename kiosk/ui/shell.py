@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 from kivy.clock import Clock
 from kivy.graphics import Color, Rectangle
@@ -26,6 +26,7 @@ from kiosk.ui import futures, theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.dialogs import MessageView, PinPad, PinPrompt, TextPrompt, TrackActions
 from kiosk.ui.futures import when_done
+from kiosk.ui.light import ScreenState
 from kiosk.ui.screens.importing import ImportScreen
 from kiosk.ui.screens.library import LibraryScreen
 from kiosk.ui.screens.nowplaying import NowPlayingScreen
@@ -36,7 +37,6 @@ from kiosk.ui.widgets import Filled, Text, Toast
 
 log = logging.getLogger(__name__)
 
-ScreenState = Literal["awake", "dim", "asleep"]
 DIM_ALPHA = 0.65
 
 #: Every screen by name; ``KioskRoot.screen`` builds each on its first visit.

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.hw.backlight import POWER_OFF, POWER_ON, ScreenLight, SysfsBacklight
+from kiosk.hw.backlight import POWER_OFF, POWER_ON, SysfsBacklight
+from kiosk.ui.light import ScreenLight
 
 
 def make_device(root: Path, name: str, max_brightness: int = 255, brightness: int = 255,

@@ -8,18 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from kiosk.hw.backlight import POWER_OFF, POWER_ON, ScreenLight, SysfsBacklight
+from kiosk.hw.backlight import POWER_OFF, POWER_ON, SysfsBacklight
+from kiosk.ui.light import ScreenLight, attach_screen_light
 from tests.hw.test_backlight import make_device, read
 
 
 def wire_screen_light(ui, backlight: SysfsBacklight | None) -> ScreenLight:
-    """The wiring the app does after building KioskRoot (the same lines as in the report to the lead)."""
-    root, bridge, ctx = ui.root, ui.bridge, ui.ctx
-    light = ScreenLight(backlight, root.shade.set_alpha, lambda: ctx.jukebox.settings().get("screen.brightness"))
-    root.on_screen_state = light.apply
-    bridge.bind(on_settings_updated=lambda _b, e: light.apply() if e.key == "screen.brightness" else None)
-    light.apply(root.screen_state)
-    return light
+    """The wiring build_root does, here with the backlight the test chose."""
+    return attach_screen_light(ui.root, ui.ctx.jukebox.settings, ui.bridge, backlight)
 
 
 def _tap_less_brightness(ui) -> None:
