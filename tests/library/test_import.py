@@ -52,6 +52,9 @@ def _tree_state(root: Path) -> dict[str, tuple[int, int, str]]:
 
 
 def _stick(root: Path, media_cache: Path, count: int = 4, seconds: float = 1.0) -> list[Path]:
+    """A stick folder with tagged FLAC files spread over dir0 and dir1."""
+    for folder in ("dir0", "dir1"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
     files = []
     for i in range(count):
         tags = {"title": f"Track {i}", "artist": "Band", "album": "Live", "track": f"{i + 1}/{count}"}
@@ -74,8 +77,6 @@ def test_import_copies_with_names_from_tags_and_leaves_the_stick_alone(
     tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
 ) -> None:
     stick, music = tmp_path / "stick", tmp_path / "music"
-    for d in ("dir0", "dir1"):
-        (stick / d).mkdir(parents=True)
     sources = _stick(stick, media_cache)
     before = _tree_state(stick)
     result = StickImporter(store, bus, reader, music).import_from(stick)
@@ -97,8 +98,6 @@ def test_a_second_import_of_the_same_music_skips_every_file(
     tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
 ) -> None:
     stick, music = tmp_path / "stick", tmp_path / "music"
-    for d in ("dir0", "dir1"):
-        (stick / d).mkdir(parents=True)
     _stick(stick, media_cache)
     (stick / "copy-of-f0.flac").write_bytes((stick / "dir0" / "f0.flac").read_bytes())  # same content twice
     first = StickImporter(store, bus, reader, music).import_from(stick)
@@ -144,8 +143,6 @@ def test_not_enough_space_stops_before_copying(
     tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
 ) -> None:
     stick = tmp_path / "stick"
-    for d in ("dir0", "dir1"):
-        (stick / d).mkdir(parents=True)
     _stick(stick, media_cache)
     result = StickImporter(store, bus, reader, tmp_path / "music", reserve_bytes=10**15).import_from(stick)
     assert result.status == "failed" and result.added == 0
@@ -178,8 +175,6 @@ def test_a_disk_that_fills_up_mid_import_stops_cleanly(
     With one file per batch, a batch may still be syncing on the settling thread when the disk fills.
     """
     stick = tmp_path / "stick"
-    for d in ("dir0", "dir1"):
-        (stick / d).mkdir(parents=True)
     _stick(stick, media_cache, count=6, seconds=3.0)  # about 6 x 300 kB
     music = small_disk / "music"
     filled = []
@@ -235,8 +230,6 @@ def test_import_events_end_with_scan_complete(
     tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
 ) -> None:
     stick = tmp_path / "stick"
-    for d in ("dir0", "dir1"):
-        (stick / d).mkdir(parents=True)
     _stick(stick, media_cache, count=2)
     StickImporter(store, bus, reader, tmp_path / "music").import_from(stick)
     assert isinstance(bus.events[-1], LibraryScanComplete)
@@ -247,8 +240,6 @@ def test_every_change_of_import_state_is_published_however_quick(
 ) -> None:
     """A clock that never moves holds all progress back, yet started, copying and completed each go out."""
     stick = tmp_path / "stick"
-    for d in ("dir0", "dir1"):
-        (stick / d).mkdir(parents=True)
     _stick(stick, media_cache, count=4)
     importer = StickImporter(store, bus, reader, tmp_path / "music", progress_interval=10.0, clock=lambda: 0.0)
     assert importer.import_from(stick).added == 4
@@ -261,8 +252,6 @@ def test_small_batches_settle_while_the_next_copies_and_every_row_is_a_whole_fil
 ) -> None:
     """Seven files in batches of two: four batches synced and committed on the settling thread, none lost."""
     stick, music = tmp_path / "stick", tmp_path / "music"
-    for d in ("dir0", "dir1"):
-        (stick / d).mkdir(parents=True)
     sources = _stick(stick, media_cache, count=7)
     result = StickImporter(store, bus, reader, music, batch_size=2).import_from(stick)
     assert (result.status, result.added, result.errors) == ("completed", 7, 0)
@@ -279,8 +268,6 @@ def test_a_stop_between_batches_keeps_the_settled_rows_and_leaves_nothing_half_d
 ) -> None:
     """Stopped while a batch settles on its thread and the next is copying: whole copies get rows, no temp files."""
     stick, music = tmp_path / "stick", tmp_path / "music"
-    for d in ("dir0", "dir1"):
-        (stick / d).mkdir(parents=True)
     _stick(stick, media_cache, count=8)
     cancel = threading.Event()
 
