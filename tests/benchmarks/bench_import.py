@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.benchmarks.bench_scan import SEED_FORMATS, WorkerMemory, make_tree
+from tests.benchmarks.bench_scan import SEED_FORMATS, WorkerMemory, make_tree, run_child
 
 
 def _child(root: Path, work: Path) -> int:
@@ -62,15 +62,6 @@ def _child(root: Path, work: Path) -> int:
     return 0
 
 
-def _import(root: Path, work: Path) -> dict[str, float]:
-    result = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.bench_import", "--child", str(root), str(work)],
-        capture_output=True, text=True, check=True,
-    )
-    line = next(ln for ln in result.stdout.splitlines() if ln.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))  # type: ignore[no-any-return]
-
-
 def _cp(source: Path, target: Path, *, sync: bool) -> float:
     started = time.perf_counter()
     subprocess.run(["cp", "-r", str(source), str(target)], check=True)
@@ -105,7 +96,7 @@ def main(argv: list[str]) -> int:
             work = Path(tmp)
             (work / "import").mkdir()
             os.sync()
-            row = _import(music, work / "import")
+            row = run_child("tests.benchmarks.bench_import", music, work / "import")
             os.sync()
             row["cp_s"] = _cp(music, work / "cp", sync=False)
             os.sync()

@@ -241,10 +241,10 @@ def _child(argv: list[str]) -> int:
     return 0
 
 
-def _run_child(root: Path, work: Path) -> dict[str, float]:
+def run_child(module: str, root: Path, work: Path) -> dict[str, float]:
+    """Runs ``module --child ROOT WORK`` in a fresh process (its own peak memory) and reads its RESULT line."""
     result = subprocess.run(
-        [sys.executable, "-m", "tests.benchmarks.bench_scan", "--child", str(root), str(work)],
-        capture_output=True, text=True, check=True,
+        [sys.executable, "-m", module, "--child", str(root), str(work)], capture_output=True, text=True, check=True,
     )
     line = next(ln for ln in result.stdout.splitlines() if ln.startswith("RESULT "))
     return json.loads(line.removeprefix("RESULT "))  # type: ignore[no-any-return]
@@ -277,7 +277,7 @@ def main(argv: list[str]) -> int:
         row["same_s"], row["same_cpu_s"] = _same_work_loop(files)
         row["parallel_bare_s"] = _parallel_bare_loops(files)
         with tempfile.TemporaryDirectory(prefix="bench-scan-") as tmp:
-            row.update(_run_child(music, Path(tmp)))
+            row.update(run_child("tests.benchmarks.bench_scan", music, Path(tmp)))
         rounds.append(row)
         print(
             f"(round {round_no + 1} of {args.repeat}: scan {n / row['scan_s']:,.0f} files/s, "
