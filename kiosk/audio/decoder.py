@@ -50,13 +50,19 @@ SEEK_PREROLL_MS = 200
 _LAYOUTS = {1: "mono", 2: "stereo"}
 
 
+
+def _local(path: str | Path) -> str:
+    """The file's absolute path: FFmpeg reads a relative name such as ``concat:x.mp3`` or
+    ``subfile,...`` as a protocol, and a stranger's file names must never choose one."""
+    return os.path.abspath(path)
+
 class PyAVDecoder:
     """One audio file decoded, trimmed and resampled to the output's format by PyAV."""
 
     def __init__(self, path: str, output: PcmFormat, start_ms: int = 0) -> None:
         self._output = output
         try:
-            self._container = av.open(str(path), metadata_errors="ignore")
+            self._container = av.open(_local(path), metadata_errors="ignore")
         except FileNotFoundError:
             raise MissingFileError(f"The file {Path(path).name} is missing.") from None
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -388,7 +394,7 @@ def has_wide_samples(path: str) -> bool:
     if Path(path).suffix.lower() in _LOSSY_SUFFIXES:
         return False
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with av.open(_local(path), metadata_errors="ignore") as container:
             if not container.streams.audio:
                 return False
             sample_format = container.streams.audio[0].codec_context.format
@@ -400,7 +406,7 @@ def has_wide_samples(path: str) -> bool:
 def probe(path: str) -> tuple[int, int | None]:
     """Length in ms (0 when unknown) and sample rate of a file, for the ``kiosk play`` command."""
     try:
-        with av.open(str(path), metadata_errors="ignore") as container:
+        with av.open(_local(path), metadata_errors="ignore") as container:
             if not container.streams.audio:
                 return 0, None
             stream = container.streams.audio[0]

@@ -231,3 +231,17 @@ def test_a_damaged_aac_file_plays_past_the_damage(
     undamaged = decode(clean)
     assert 3.5 * RATE < len(ours) <= len(undamaged)
     assert np.array_equal(ours[: len(undamaged) // 4], undamaged[: len(undamaged) // 4])
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "flac"])
+def test_a_relative_file_name_that_looks_like_an_ffmpeg_protocol_is_read_as_a_file(
+    fmt: str, media: MediaMaker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``concat:...`` or ``subfile,...`` from a stranger's stick must name a file, never pick FFmpeg's
+    protocol: opened relative to the current folder, it decodes to the same samples as by full path."""
+    source = media.noise(fmt, seconds=1.0)
+    (tmp_path / f"concat:{source.name}").write_bytes(source.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    relative = Path(f"concat:{source.name}")
+    assert probe_duration_ms(str(relative)) == probe_duration_ms(str(source))
+    assert np.array_equal(decode(relative), decode(source))
