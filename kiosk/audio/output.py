@@ -162,26 +162,25 @@ class AlsaOutput:
                 continue
             view = view[result * frame_bytes :]
 
+    def _avail(self) -> int | None:
+        """What the device says its buffer takes now; None when closed, in error (xrun, suspended)."""
+        if self._pcm is None:
+            return None
+        try:
+            avail = int(self._pcm.avail())
+        except alsaaudio.ALSAAudioError:
+            return None
+        return avail if avail >= 0 else None
+
     def room_frames(self) -> int:
         """Frames the device's buffer takes right now without a write blocking (0 after an xrun)."""
-        if self._pcm is None:
-            return 0
-        try:
-            avail = int(self._pcm.avail())
-        except alsaaudio.ALSAAudioError:
-            return 0
-        return min(max(0, avail), self._buffer_frames)
+        avail = self._avail()
+        return 0 if avail is None else min(avail, self._buffer_frames)
 
     def delay_frames(self) -> int:
-        if self._pcm is None:
-            return 0
-        try:
-            avail = int(self._pcm.avail())
-        except alsaaudio.ALSAAudioError:
-            return 0
-        if avail < 0:  # an error code (xrun, suspended): nothing is queued that will be heard
-            return 0
-        return max(0, self._buffer_frames - avail)
+        """Frames written but not heard yet; none after an error, since nothing queued will be heard."""
+        avail = self._avail()
+        return 0 if avail is None else max(0, self._buffer_frames - avail)
 
     def drop(self) -> None:
         if self._pcm is not None:
