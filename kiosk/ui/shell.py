@@ -128,6 +128,7 @@ class KioskRoot(FloatLayout):
         self.on_screen_state: Callable[[ScreenState], None] = lambda state: None  # a backlight can follow this
         self.last_activity = clock()
         self._swallowed: set[Any] = set()  # uids of touches that woke the screen: they do nothing else
+        self._guarded_window: Any = None  # the window whose touches pass _guard_touch_* first
         self.settings_unlocked = False
         self.library_empty = False
 
@@ -348,6 +349,10 @@ class KioskRoot(FloatLayout):
             return
         self.screen_state = state
         self.shade.set_alpha({"awake": 0.0, "dim": DIM_ALPHA, "asleep": 1.0}[state])
+        if state == "awake":
+            self._lower_shade()
+        else:
+            self._raise_shade()
         if state == "asleep":
             self.track_actions.close()
             self.text_prompt.close()
@@ -360,25 +365,58 @@ class KioskRoot(FloatLayout):
         self.last_activity = self.clock()
         self._set_screen_state("awake")
 
-    def on_touch_down(self, touch: Any) -> bool:
+    # Every touch passes the window's guard before any widget, dialogs on top of this root included:
+    # while the screen is dim or asleep, the waking touch goes nowhere else, and a finger busy in a
+    # dialog counts as activity, so the screen does not dim under it.
+
+    def on_parent(self, _widget: Any, parent: Any) -> None:
+        window = self._guarded_window
+        if window is not None:
+            window.funbind("on_touch_down", self._guard_touch_down)
+            window.funbind("on_touch_move", self._guard_touch_move)
+            window.funbind("on_touch_up", self._guard_touch_up)
+            self._guarded_window = None
+        window = parent.get_root_window() if parent is not None else None
+        if window is not None:
+            window.fbind("on_touch_down", self._guard_touch_down)
+            window.fbind("on_touch_move", self._guard_touch_move)
+            window.fbind("on_touch_up", self._guard_touch_up)
+            self._guarded_window = window
+
+    def _guard_touch_down(self, _window: Any, touch: Any) -> bool:
         if self.screen_state != "awake":
             self._swallowed.add(touch.uid)
             self.wake()
             return True
         self.last_activity = self.clock()
-        return bool(super().on_touch_down(touch))
+        return False
 
-    def on_touch_move(self, touch: Any) -> bool:
+    def _guard_touch_move(self, _window: Any, touch: Any) -> bool:
         if touch.uid in self._swallowed:
             return True
         self.last_activity = self.clock()
-        return bool(super().on_touch_move(touch))
+        return False
 
-    def on_touch_up(self, touch: Any) -> bool:
+    def _guard_touch_up(self, _window: Any, touch: Any) -> bool:
         if touch.uid in self._swallowed:
             self._swallowed.discard(touch.uid)
             return True
-        return bool(super().on_touch_up(touch))
+        return False
+
+    def _raise_shade(self) -> None:
+        """Puts the shade on top of the window, over any dialog open on this root, while dim or asleep."""
+        window = self._guarded_window
+        if window is None or (window.children and window.children[0] is self.shade):
+            return
+        if self.shade.parent is not None:
+            self.shade.parent.remove_widget(self.shade)
+        window.add_widget(self.shade)
+
+    def _lower_shade(self) -> None:
+        if self.shade.parent is not self:
+            if self.shade.parent is not None:
+                self.shade.parent.remove_widget(self.shade)
+            self.add_widget(self.shade)
 
     # --- keys -----------------------------------------------------------------------------------
 

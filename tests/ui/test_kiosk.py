@@ -47,6 +47,52 @@ def test_idle_dims_then_sleeps_and_the_waking_touch_does_nothing_else(make_ui) -
     assert states == ["dim", "awake", "asleep", "awake"]
 
 
+def test_a_dialog_open_when_the_screen_dims_is_dimmed_too_and_the_waking_tap_on_it_does_nothing_else(make_ui) -> None:
+    """Dialogs open on the window above the jukebox's screens. Tried: the song's actions left open until
+    the screen dims, then a tap on "Add to queue". Must hold: the shade lies over the dialog, the tap only
+    wakes the screen (the queue is unchanged, the dialog stays open), and the next tap counts."""
+    from kivy.core.window import Window
+
+    ui = make_ui(tracks=5, settings={"screen.dim_after_s": 30, "screen.sleep_after_s": 300})
+    _playing(ui, ui.track_ids[:2])
+    root = ui.root
+    root.track_actions.open(ui.store.get_tracks([ui.track_ids[3]])[0])
+    add = ui.wait_until(lambda: ui.find_all(action="add_to_queue"), what="the song's actions")[0]
+    ui.clock_now += 31
+    root.check_idle()
+    ui.frames(2)
+    assert root.screen_state == "dim"
+    assert Window.children[0] is root.shade and root.shade._color.a > 0.5  # on top of the open dialog
+    assert root.shade.size == list(Window.size)
+    ui.tap(add)
+    ui.settle(0.3)
+    assert root.screen_state == "awake" and root.shade._color.a == 0
+    assert root.shade.parent is root  # back in its place under any later dialog
+    assert ui.jukebox.queue_snapshot().track_ids == tuple(ui.track_ids[:2])
+    assert ui.find_all(action="add_to_queue"), "the waking tap closed the dialog"
+    ui.tap(ui.find(action="add_to_queue"))
+    ui.wait_until(lambda: ui.jukebox.queue_snapshot().track_ids[-1] == ui.track_ids[3], what="appended once awake")
+
+
+def test_a_finger_busy_in_a_dialog_keeps_the_screen_awake(make_ui) -> None:
+    """Touches on a dialog never reached the screens under it, so the idle timer ran on while someone
+    typed. Tried: a tap inside the song's actions 25 s into a 30 s dim time, then 10 s more. Must hold:
+    the screen is still awake, because the tap counted as activity."""
+    ui = make_ui(tracks=5, settings={"screen.dim_after_s": 30, "screen.sleep_after_s": 300})
+    root = ui.root
+    root.track_actions.open(ui.store.get_tracks([ui.track_ids[0]])[0])
+    ui.wait_until(lambda: ui.find_all(action="add_to_queue"), what="the song's actions")
+    ui.clock_now += 25
+    title = ui.find_all(text=ui.store.get_tracks([ui.track_ids[0]])[0].title)[0]  # the dialog's title: inert
+    ui.tap(title)
+    ui.clock_now += 10
+    root.check_idle()
+    assert root.screen_state == "awake"
+    ui.clock_now += 31
+    root.check_idle()
+    assert root.screen_state == "dim"
+
+
 def test_never_dims_when_the_settings_say_never(make_ui) -> None:
     ui = make_ui(tracks=2, settings={"screen.dim_after_s": 0, "screen.sleep_after_s": 0})
     ui.clock_now += 100_000
