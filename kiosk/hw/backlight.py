@@ -3,7 +3,7 @@
 The Pi's DSI displays (the 7" Touch Display and Touch Display 2) and most DSI/DPI panels expose a
 kernel backlight device: ``brightness`` (0..``max_brightness``) and ``bl_power`` (0 on, 4 off).
 HDMI screens expose none; then the UI's black shade stands in for the backlight
-(``kiosk.ui.light.ScreenLight`` decides which).
+(``kiosk.ui.light.ScreenLight``, owned by the shell, decides which).
 """
 
 from __future__ import annotations

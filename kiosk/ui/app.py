@@ -21,7 +21,7 @@ from kiosk.ui.bridge import KivyEventBridge
 from kiosk.ui.context import UiContext
 from kiosk.ui.covers import CoverCache, covers_dir_resolver
 from kiosk.ui.dialogs import MessageView
-from kiosk.ui.light import Backlight, attach_screen_light
+from kiosk.ui.light import Backlight
 from kiosk.ui.shell import KioskRoot
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ def build_root(config: Any, jukebox: Any, bridge: KivyEventBridge | None, messag
     covers = CoverCache(covers_dir_resolver(covers_dir))
     ctx = UiContext(jukebox, bridge, covers)
     root = KioskRoot(ctx)
-    attach_screen_light(root, jukebox.settings, bridge, backlight)
+    root.use_backlight(backlight)
     return root
 
 

@@ -5,7 +5,7 @@ it has none. Nothing here imports Kivy: the shell hands in the shade's setter.""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
 ScreenState = Literal["awake", "dim", "asleep"]
 
@@ -56,14 +56,3 @@ class ScreenLight:
         if self.state == "asleep":
             return self.backlight.set_power(False)
         return self.backlight.set_percent(light) and self.backlight.set_power(True)
-
-
-def attach_screen_light(root: Any, settings: Callable[[], dict[str, Any]], bridge: Any,
-                        backlight: Backlight | None) -> ScreenLight:
-    """Makes the shell's idle states and the ``screen.brightness`` setting reach the display, whoever
-    changes the setting (this screen, another thread, a restore)."""
-    light = ScreenLight(backlight, root.shade.set_alpha, lambda: settings().get("screen.brightness"))
-    root.on_screen_state = light.apply
-    bridge.bind(on_settings_updated=lambda _b, e: light.apply() if e.key == "screen.brightness" else None)
-    light.apply(root.screen_state)
-    return light

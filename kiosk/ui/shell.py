@@ -26,7 +26,7 @@ from kiosk.ui import futures, theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.dialogs import MessageView, PinPad, PinPrompt, TextPrompt, TrackActions
 from kiosk.ui.futures import when_done
-from kiosk.ui.light import ScreenState
+from kiosk.ui.light import Backlight, ScreenLight, ScreenState
 from kiosk.ui.screens.importing import ImportScreen
 from kiosk.ui.screens.library import LibraryScreen
 from kiosk.ui.screens.nowplaying import NowPlayingScreen
@@ -36,8 +36,6 @@ from kiosk.ui.screens.settings import SettingsScreen
 from kiosk.ui.widgets import Filled, Text, Toast
 
 log = logging.getLogger(__name__)
-
-DIM_ALPHA = 0.65
 
 #: Every screen by name; ``KioskRoot.screen`` builds each on its first visit.
 SCREENS: dict[str, Callable[[UiContext], Screen]] = {
@@ -125,7 +123,7 @@ class KioskRoot(FloatLayout):
         self.ctx = ctx
         self.clock = clock
         self.screen_state: ScreenState = "awake"
-        self.on_screen_state: Callable[[ScreenState], None] = lambda state: None  # a backlight can follow this
+        self.on_screen_state: Callable[[ScreenState], None] = lambda state: None  # observers (tests) follow this
         self.last_activity = clock()
         self._swallowed: set[Any] = set()  # uids of touches that woke the screen: they do nothing else
         self._guarded_window: Any = None  # the window whose touches pass _guard_touch_* first
@@ -164,6 +162,9 @@ class KioskRoot(FloatLayout):
         futures.error_sink = self.toast.show
         self.shade = Shade()
         self.add_widget(self.shade)
+        # Brightness and the idle state reach the display through one policy: the shade until
+        # ``use_backlight`` hands it the screen's kernel backlight.
+        self.light = ScreenLight(None, self.shade.set_alpha, lambda: ctx.jukebox.settings().get("screen.brightness"))
 
         self.bind(size=self._relayout)
         ctx.bind(accent=lambda *_: self._light_nav())
@@ -297,7 +298,14 @@ class KioskRoot(FloatLayout):
             self.remove_widget(self.lock_layer)
             self.lock_layer = None
 
+    def use_backlight(self, backlight: Backlight | None) -> None:
+        """Brightness and sleep go to the screen's kernel backlight from now on (None: the shade)."""
+        self.light.backlight = backlight
+        self.light.apply(self.screen_state)
+
     def _on_setting(self, _bridge: Any, event: SettingsUpdated) -> None:
+        if event.key == "screen.brightness":
+            self.light.apply()
         if event.key in ("lock.pin", "lock.whole_screen") and not self._whole_screen_locked():
             self.unlock_screen()
 
@@ -348,7 +356,7 @@ class KioskRoot(FloatLayout):
         if state == self.screen_state:
             return
         self.screen_state = state
-        self.shade.set_alpha({"awake": 0.0, "dim": DIM_ALPHA, "asleep": 1.0}[state])
+        self.light.apply(state)
         if state == "awake":
             self._lower_shade()
         else:
@@ -370,18 +378,15 @@ class KioskRoot(FloatLayout):
     # dialog counts as activity, so the screen does not dim under it.
 
     def on_parent(self, _widget: Any, parent: Any) -> None:
-        window = self._guarded_window
-        if window is not None:
-            window.funbind("on_touch_down", self._guard_touch_down)
-            window.funbind("on_touch_move", self._guard_touch_move)
-            window.funbind("on_touch_up", self._guard_touch_up)
-            self._guarded_window = None
-        window = parent.get_root_window() if parent is not None else None
-        if window is not None:
-            window.fbind("on_touch_down", self._guard_touch_down)
-            window.fbind("on_touch_move", self._guard_touch_move)
-            window.fbind("on_touch_up", self._guard_touch_up)
-            self._guarded_window = window
+        guards = (("on_touch_down", self._guard_touch_down), ("on_touch_move", self._guard_touch_move),
+                  ("on_touch_up", self._guard_touch_up))
+        if self._guarded_window is not None:
+            for event, guard in guards:
+                self._guarded_window.funbind(event, guard)
+        self._guarded_window = parent.get_root_window() if parent is not None else None
+        if self._guarded_window is not None:
+            for event, guard in guards:
+                self._guarded_window.fbind(event, guard)
 
     def _guard_touch_down(self, _window: Any, touch: Any) -> bool:
         if self.screen_state != "awake":

@@ -9,13 +9,14 @@ from pathlib import Path
 import pytest
 
 from kiosk.hw.backlight import POWER_OFF, POWER_ON, SysfsBacklight
-from kiosk.ui.light import ScreenLight, attach_screen_light
+from kiosk.ui.light import ScreenLight
 from tests.hw.test_backlight import make_device, read
 
 
 def wire_screen_light(ui, backlight: SysfsBacklight | None) -> ScreenLight:
-    """The wiring build_root does, here with the backlight the test chose."""
-    return attach_screen_light(ui.root, ui.ctx.jukebox.settings, ui.bridge, backlight)
+    """What build_root does, here with the backlight the test chose."""
+    ui.root.use_backlight(backlight)
+    return ui.root.light
 
 
 def _tap_less_brightness(ui) -> None:
