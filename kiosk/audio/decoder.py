@@ -50,19 +50,20 @@ SEEK_PREROLL_MS = 200
 _LAYOUTS = {1: "mono", 2: "stereo"}
 
 
-
 def _local(path: str | Path) -> str:
     """The file's absolute path: FFmpeg reads a relative name such as ``concat:x.mp3`` or
     ``subfile,...`` as a protocol, and a stranger's file names must never choose one."""
     return os.path.abspath(path)
+
 
 class PyAVDecoder:
     """One audio file decoded, trimmed and resampled to the output's format by PyAV."""
 
     def __init__(self, path: str, output: PcmFormat, start_ms: int = 0) -> None:
         self._output = output
+        self._path = _local(path)
         try:
-            self._container = av.open(_local(path), metadata_errors="ignore")
+            self._container = av.open(self._path, metadata_errors="ignore")
         except FileNotFoundError:
             raise MissingFileError(f"The file {Path(path).name} is missing.") from None
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as exc:
@@ -85,7 +86,6 @@ class PyAVDecoder:
                 self._end_sample = round(stream.duration * self._time_base * rate)
             self._start_sample = start_ms * rate // 1000
             self._next_sample = self._start_sample  # the first sample not yet handed out
-            self._path = os.path.abspath(path)
             # Mono is copied to both sides at full level (FFmpeg's upmix would lower it by 3 dB).
             self._duplicate_mono = stream.codec_context.channels == 1 and output.channels == 2
             channels = 1 if self._duplicate_mono else output.channels
@@ -166,15 +166,9 @@ class PyAVDecoder:
         seek_sample = skip_until - SEEK_PREROLL_MS * rate // 1000
         if seek_sample > 0:
             options["seek_point"] = f"{seek_sample / rate:.6f}"
-        source = graph.add("amovie", **options)
-        convert = graph.add(
-            "aformat", sample_rates=str(rate), sample_fmts=self._output.sample_format, channel_layouts=self._layout
+        sink = _converted_sink(
+            graph, graph.add("amovie", **options), self._output.sample_format, self._layout, rate, GRAPH_BLOCK_SAMPLES
         )
-        sink = graph.add("abuffersink")
-        source.link_to(convert)
-        convert.link_to(sink)
-        graph.configure()
-        graph.set_audio_frame_size(GRAPH_BLOCK_SAMPLES)
         start_offset = round(self._start_pts * self._time_base * rate)
         end_sample = self._end_sample if self._end_sample is not None else 1 << 62
         frame_size = self._output.frame_bytes
@@ -334,16 +328,10 @@ class _Converter:
             "abuffer", sample_rate=str(frame.sample_rate), sample_fmt=frame.format.name,
             channel_layout=frame.layout.name, **extra,
         )
-        convert = graph.add(
-            "aformat", sample_rates=str(self._rate), sample_fmts=self._format, channel_layouts=self._layout
-        )
-        self._sink = graph.add("abuffersink")
-        self._source.link_to(convert)
-        convert.link_to(self._sink)
-        graph.configure()
         self._blocks = frame.sample_rate == self._rate
-        if self._blocks:
-            graph.set_audio_frame_size(BLOCK_SAMPLES)
+        self._sink = _converted_sink(
+            graph, self._source, self._format, self._layout, self._rate, BLOCK_SAMPLES if self._blocks else None
+        )
 
     def _drain(self, flush: bool) -> list[av.AudioFrame]:
         if flush:
@@ -354,6 +342,20 @@ class _Converter:
                 frames.append(_audio(self._sink.pull()))
             except (EOFError, av.error.BlockingIOError):
                 return frames
+
+
+def _converted_sink(graph: Graph, source: Any, sample_format: str, layout: str, rate: int,
+                    block_samples: int | None) -> Any:
+    """Completes ``source -> aformat -> abuffersink`` in ``graph`` and configures it; the sink hands out
+    the device's format, in blocks of ``block_samples`` when given (only at an unchanged rate)."""
+    convert = graph.add("aformat", sample_rates=str(rate), sample_fmts=sample_format, channel_layouts=layout)
+    sink = graph.add("abuffersink")
+    source.link_to(convert)
+    convert.link_to(sink)
+    graph.configure()
+    if block_samples is not None:
+        graph.set_audio_frame_size(block_samples)
+    return sink
 
 
 def _audio(frame: object) -> av.AudioFrame:
