@@ -566,12 +566,12 @@ class AudioEngine:
             self._report_heard(segment, position)
         track = self._track
         now = self._clock()
-        if not force and now - self._last_publish_time < self._state_interval:
-            last = self._last_published
-            if last is not None and (last.state, last.track_id, last.queue_index, last.underruns) == (
-                self._state, track.id if track else None, self._index, self._out.underruns,
-            ):
-                return  # nothing a listener must hear of yet (checked before building the event)
+        last = self._last_published
+        changed = last is None or (last.state, last.track_id, last.queue_index, last.underruns) != (
+            self._state, track.id if track else None, self._index, self._out.underruns,
+        )
+        if not force and not changed and now - self._last_publish_time < self._state_interval:
+            return  # nothing a listener must hear of yet (checked before building the event)
         if self._segments and self._segments[0].track is track:
             self._duration_ms = self._segments[0].duration_ms
         duration = (track.duration_ms or self._duration_ms) if track is not None else 0
@@ -585,13 +585,8 @@ class AudioEngine:
             muted=self._muted,
             underruns=self._out.underruns,
         )
-        if not force:
-            last = self._last_published
-            changed = last is None or (last.state, last.track_id, last.queue_index, last.underruns) != (
-                state.state, state.track_id, state.queue_index, state.underruns,
-            )
-            if not changed and (now - self._last_publish_time < self._state_interval or state == last):
-                return
+        if not force and not changed and state == last:
+            return
         self._last_published, self._last_publish_time = state, now
         self._bus.publish(state)
 
