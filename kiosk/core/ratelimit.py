@@ -26,6 +26,11 @@ class Throttle(Generic[T]):
         self._has_pending = False
         self._lock = threading.Lock()
 
+    def due(self) -> bool:
+        """Whether an ``offer`` now would send at once: lets a caller skip building an item that would wait."""
+        with self._lock:
+            return self._clock() - self._last_sent >= self._interval
+
     def offer(self, item: T) -> bool:
         """Send ``item`` now if the interval has passed, else keep it; returns whether it was sent."""
         with self._lock:

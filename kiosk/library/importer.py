@@ -436,19 +436,17 @@ class _StateEvents:
         self._send, self._interval, self._clock = send, interval, clock
         self._state = ""
         self._throttle: Throttle[ImportState] = Throttle(send, interval, clock)
-        self._quiet_until = float("-inf")
 
     def due(self, state: str) -> bool:
         """Whether an event in ``state`` would go out now, so that it is worth building."""
-        return state != self._state or self._clock() >= self._quiet_until
+        return state != self._state or self._throttle.due()
 
     def offer(self, event: ImportState) -> None:
         if event.state != self._state:
             self._throttle.flush()  # the last progress of the state before goes out first
             self._throttle = Throttle(self._send, self._interval, self._clock)  # a new one sends at once
             self._state = event.state
-        if self._throttle.offer(event):
-            self._quiet_until = self._clock() + self._interval
+        self._throttle.offer(event)
 
     def flush(self) -> None:
         self._throttle.flush()

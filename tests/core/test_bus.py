@@ -96,3 +96,18 @@ def test_throttle_sends_at_most_one_per_interval_and_always_the_last() -> None:
     assert len(sent) <= 6
     throttle.flush()  # nothing pending: nothing resent
     assert sent[-1] == 99 and sent.count(99) == 1
+
+
+def test_throttle_says_when_an_offer_would_go_out_at_once() -> None:
+    now = [0.0]
+    sent: list[int] = []
+    throttle: Throttle[int] = Throttle(sent.append, interval=0.25, clock=lambda: now[0])
+    assert throttle.due()
+    assert throttle.offer(1)
+    now[0] = 0.1
+    assert not throttle.due()
+    assert not throttle.offer(2)  # kept, as due said
+    now[0] = 0.25
+    assert throttle.due()
+    throttle.flush()  # a flush sends too, so the interval starts again
+    assert sent == [1, 2] and not throttle.due()
