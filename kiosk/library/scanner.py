@@ -157,6 +157,11 @@ class Comparison:
     gone: list[FileStat]
 
 
+def _unchanged(found: FoundFile, row: FileStat | None) -> bool:
+    """A no-change rescan's rule: the library's row has the file's size and mtime, so no tag is read."""
+    return row is not None and row.file_size == found.file_size and row.mtime_ns == found.mtime_ns
+
+
 def compare(inventory: Inventory, known: Sequence[FileStat]) -> Comparison:
     """Sorts the inventory against the library by path, size and mtime."""
     by_path = {fs.path: fs for fs in known}
@@ -167,7 +172,7 @@ def compare(inventory: Inventory, known: Sequence[FileStat]) -> Comparison:
         stat_row = by_path.pop(found.path, None)
         if stat_row is None:
             new.append(found)
-        elif stat_row.file_size == found.file_size and stat_row.mtime_ns == found.mtime_ns:
+        elif _unchanged(found, stat_row):
             unchanged += 1
         else:
             changed.append((stat_row.track_id, found))
@@ -351,12 +356,12 @@ class Scanner:
         if not isinstance(self._reader, PreparableTagReader):
             return None
         prepare = self._reader.prepare
-        stats = {fs.path: (fs.file_size, fs.mtime_ns) for fs in known}
+        by_path = {fs.path: fs for fs in known}
         started = False
 
         def on_files(files: list[FoundFile]) -> None:
             nonlocal started
-            if not started and any(stats.get(f.path) != (f.file_size, f.mtime_ns) for f in files):
+            if not started and any(not _unchanged(f, by_path.get(f.path)) for f in files):
                 started = True
                 prepare()
 
