@@ -272,8 +272,6 @@ ALL_EVENTS: tuple[type[Event], ...] = (
 )
 
 _BY_NAME: dict[str, type[Event]] = {cls.name: cls for cls in ALL_EVENTS}
-
-
 _ADAPTERS: dict[type[Event], TypeAdapter[Any]] = {}
 
 
