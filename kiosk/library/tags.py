@@ -319,9 +319,9 @@ def _positive_int(value: Any, high: int) -> int | None:
     return number if 0 < number <= high else None
 
 
-def content_digest() -> Any:
+def content_digest(data: bytes = b"") -> Any:
     """The content hash: SHA-256 (hardware-accelerated on x86-64 and ARMv8.2+), 128 bits kept."""
-    return hashlib.sha256()
+    return hashlib.sha256(data)
 
 
 def content_hash_of(digest: Any) -> str:
@@ -419,7 +419,7 @@ def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
                 raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
             os.close(fd)
             fd = -1
-            content_hash = content_hash_of(hashlib.sha256(data))
+            content_hash = content_hash_of(content_digest(data))
             return _track_from(_NamedBytes(data, path), data[:128], request, st, content_hash, covers_dir)
         with os.fdopen(fd, "rb", closefd=False) as f:
             header = f.read(128)
