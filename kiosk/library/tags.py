@@ -536,6 +536,7 @@ ReadFunction = Callable[[TagRequest, "str | None"], TrackInfo]
 RawResult = tuple[str, tuple[Any, ...] | None, str | None]
 _TRACK_FIELDS = tuple(f.name for f in dataclasses.fields(TrackInfo))
 _track_values = operator.attrgetter(*_TRACK_FIELDS)
+_request_values = operator.attrgetter(*(f.name for f in dataclasses.fields(TagRequest)))
 
 
 def read_chunk(read: ReadFunction, requests: Sequence[tuple[Any, ...]], covers_dir: str | None) -> list[RawResult]:
@@ -652,7 +653,7 @@ class ProcessTagReader:
 
     def _submit(self, chunk: list[TagRequest]) -> Future[list[RawResult]]:
         pool = self._ensure_pool()
-        requests = [(r.path, r.file_size, r.mtime_ns, r.folder_cover) for r in chunk]
+        requests = [_request_values(r) for r in chunk]
         return pool.schedule(read_chunk, args=(self._read, requests, self._covers_dir), timeout=self._time_limit(chunk))
 
     def read(
