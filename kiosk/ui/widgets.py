@@ -279,9 +279,6 @@ class VirtualList(ScrollView):
         self.content.height = count * self.item_height
         self._place(refresh=True)
 
-    def refresh(self) -> None:
-        self._place(refresh=True)
-
     def visible_range(self) -> range:
         """Indices of the items on screen now."""
         if self.count == 0 or self.height <= 0:

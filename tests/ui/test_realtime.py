@@ -26,7 +26,7 @@ def test_library_updated_from_a_worker_updates_the_song_list(make_ui) -> None:
     library = ui.root.library
 
     def first_rows():
-        return [row.title.text for block in library.song_blocks() if block.block == 0 for row in block.rows]
+        return [row.title.text for block in library.song_blocks() if block.index == 0 for row in block.rows]
 
     ui.wait_until(lambda: library.source.count == 20 and "…" not in first_rows(), what="20 songs listed")
     before = first_rows()

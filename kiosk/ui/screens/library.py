@@ -128,11 +128,7 @@ class SongBlock(BoxLayout):
         self.rows = [SongRow(source) for _ in range(BLOCK)]
         for row in self.rows:
             self.add_widget(row)
-        self.index = -1
-
-    @property
-    def block(self) -> int:
-        return self.index
+        self.index = -1  # which block of ``BLOCK`` songs this view shows
 
     def show(self, index: int | None = None) -> None:
         if index is not None:
@@ -406,11 +402,11 @@ class LibraryScreen(Screen):
     def _visible_pages(self) -> set[int]:
         if self.pages.current != "songs":
             return set()
-        return {(block.block * BLOCK + i) // PAGE for block in self.song_blocks() for i in (0, BLOCK - 1)}
+        return {(block.index * BLOCK + i) // PAGE for block in self.song_blocks() for i in (0, BLOCK - 1)}
 
     def _page_arrived(self, page_no: int) -> None:
         for block in self.song_blocks():
-            if page_no in ((block.block * BLOCK) // PAGE, (block.block * BLOCK + BLOCK - 1) // PAGE):
+            if page_no in ((block.index * BLOCK) // PAGE, (block.index * BLOCK + BLOCK - 1) // PAGE):
                 block.show()
 
     def _load_if_stale(self, tab: str) -> None:
