@@ -14,7 +14,7 @@ from kivy.uix.recycleboxlayout import RecycleBoxLayout
 from kivy.uix.recycleview import RecycleView
 from kivy.uix.recycleview.views import RecycleDataViewBehavior
 from kivy.uix.widget import Widget
-from kivy.utils import escape_markup
+from kivy.utils import escape_markup, get_hex_from_color
 
 from kiosk.core.models import Playlist, Track
 from kiosk.ui import theme
@@ -25,7 +25,7 @@ from kiosk.ui.widgets import Filled, Panel, Tappable, Text, with_icon
 
 log = logging.getLogger(__name__)
 
-_MUTED = "".join(f"{round(c * 255):02x}" for c in theme.TEXT_MUTED[:3])
+_MUTED = get_hex_from_color(theme.TEXT_MUTED)  # for markup: [color=#rrggbbaa]
 
 
 def _modal(size_hint: tuple[float, float]) -> ModalView:
