@@ -364,11 +364,14 @@ class QueueScreen(Screen):
         _x, bottom = self.list.to_window(self.list.x, self.list.y)
         return bottom, bottom + self.list.height
 
+    def _hidden_height(self) -> float:
+        """How much of the list's content does not fit on screen, in pixels."""
+        manager = self.list.layout_manager
+        return max(0.0, manager.height - self.list.height) if manager is not None else 0.0
+
     def _scrolled_past(self) -> float:
         """How far the list's content is scrolled down from its top, in pixels."""
-        manager = self.list.layout_manager
-        hidden = max(0.0, manager.height - self.list.height) if manager is not None else 0.0
-        return hidden * (1.0 - min(1.0, max(0.0, self.list.scroll_y)))
+        return self._hidden_height() * (1.0 - min(1.0, max(0.0, self.list.scroll_y)))
 
     def _target_at(self, window_y: float) -> int:
         """The entry under the finger, from the scroll position (not from row widgets, which are recycled)."""
@@ -382,10 +385,10 @@ class QueueScreen(Screen):
         self._finger = window_pos
         self.drag_target = self._target_at(window_pos[1])
         self._show_drop_line()
-        if self._edge_speed() and not self._auto_scroll.is_triggered:
-            self._auto_scroll()
-        elif not self._edge_speed():
+        if not self._edge_speed():
             self._auto_scroll.cancel()
+        elif not self._auto_scroll.is_triggered:
+            self._auto_scroll()
 
     def _show_drop_line(self) -> None:
         assert self.drag_source is not None and self.drag_target is not None
@@ -410,8 +413,7 @@ class QueueScreen(Screen):
 
     def _scroll_step(self, dt: float) -> bool:
         """One auto-scroll step while the finger holds near an edge; returning False stops the interval."""
-        manager = self.list.layout_manager
-        hidden = (manager.height - self.list.height) if manager is not None else 0.0
+        hidden = self._hidden_height()
         speed = self._edge_speed()
         if self.drag_source is None or not speed or hidden <= 0:
             return False
