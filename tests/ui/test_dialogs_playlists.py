@@ -72,15 +72,20 @@ def test_the_twentieth_playlist_is_reached_by_scrolling_and_a_tap_adds_the_song(
                   what="the chooser closed")
 
 
+def _name_new_playlist(ui, track, name: str) -> None:
+    """From the chooser: "+ New playlist…", the name typed on the on-screen keys, then ✓."""
+    _open_chooser(ui, track)
+    ui.tap(ui.find(action="new_playlist_with_track"))
+    ui.wait_until(lambda: ui.find_all(action="key:✓"), what="the on-screen keyboard")
+    _type(ui, name)
+    ui.tap(ui.find(action="key:✓"))
+
+
 def test_new_playlist_from_the_chooser_is_named_on_the_keyboard_and_holds_the_song(make_ui) -> None:
     ui = make_ui(tracks=5)
     ui.jukebox.create_playlist("Kitchen").result(10)
     track = ui.store.get_track(ui.track_ids[1])
-    _open_chooser(ui, track)
-    ui.tap(ui.find(action="new_playlist_with_track"))
-    ui.wait_until(lambda: ui.find_all(action="key:✓"), what="the on-screen keyboard")
-    _type(ui, "road trip")
-    ui.tap(ui.find(action="key:✓"))
+    _name_new_playlist(ui, track, "road trip")
     ui.wait_until(lambda: len(ui.store.list_playlists()) == 2, what="the new playlist")
     created = next(p for p in ui.store.list_playlists() if p.name == "road trip")
     assert ui.store.get_playlist(created.id).track_ids == (track.id,)
@@ -91,13 +96,9 @@ def test_a_taken_name_is_refused_and_the_existing_playlist_keeps_its_songs(make_
     ui = make_ui(tracks=5)
     kitchen = ui.jukebox.create_playlist("kitchen", ui.track_ids[:2]).result(10)
     track = ui.store.get_track(ui.track_ids[3])
-    _open_chooser(ui, track)
-    ui.tap(ui.find(action="new_playlist_with_track"))
-    ui.wait_until(lambda: ui.find_all(action="key:✓"), what="the on-screen keyboard")
     # Tried: a new playlist named like an existing one. Must survive: one "kitchen" with its two songs,
     # the new song added nowhere, and the refusal said on screen.
-    _type(ui, "kitchen")
-    ui.tap(ui.find(action="key:✓"))
+    _name_new_playlist(ui, track, "kitchen")
     ui.wait_until(lambda: ui.root.toast.opacity == 1 and ui.root.toast.text, what="the refusal shown")
     assert "kitchen" in ui.root.toast.text.lower()
     assert [(p.name, p.track_count) for p in ui.store.list_playlists()] == [("kitchen", 2)]
