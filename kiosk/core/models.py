@@ -65,6 +65,16 @@ class FileStat:
 
 
 @dataclass(frozen=True, slots=True)
+class FileHash:
+    """A library file and its content hash ("" until an import needed it), for skipping duplicates."""
+
+    track_id: int
+    path: str
+    file_size: int
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
 class Playlist:
     id: int
     name: str

@@ -1,8 +1,9 @@
 """Copying a stick's music into the library folder, so that no power cut or pulled stick leaves a mess.
 
 Stages after the scan's inventory and tag reading: drop what the library already holds (same content
-hash), plan destination paths from sanitised tags, check free space, then copy file by file into a
-temp file that is hashed while it is written, fsynced and renamed into place. Rows are committed
+hash; only files that share their size with another are hashed for this), plan destination paths from
+sanitised tags, check free space, then copy file by file into a temp file that is hashed while it is
+written, fsynced and renamed into place. Rows are committed
 only for files whose rename is durable (their folder fsynced first), so no row ever points at a
 missing or half-copied file. Nothing is ever written to the stick: it is only opened for reading.
 """
@@ -19,7 +20,7 @@ import stat
 import threading
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -27,7 +28,7 @@ from pathlib import Path
 
 from kiosk.core.bus import EventBus
 from kiosk.core.events import ImportState, LibraryScanComplete
-from kiosk.core.models import TrackInfo
+from kiosk.core.models import FileHash, TrackInfo
 from kiosk.core.ports.library import LibraryStore
 from kiosk.core.ports.usb import TagReader
 from kiosk.core.ratelimit import Throttle
@@ -42,6 +43,7 @@ DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024
 MAX_COMPONENT_BYTES = 120
 TEMP_PREFIX = ".import-"
 _FORBIDDEN = str.maketrans({c: "_" for c in '/\\:*?"<>|'})
+_READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
 class SourceGone(Exception):
@@ -96,6 +98,36 @@ class TempCopy:
     planned: PlannedCopy
     temp: Path
     stat: os.stat_result
+    content_hash: str
+
+
+def hash_file(path: str, cancelled: Callable[[], bool], buffer: bytearray | None = None) -> str:
+    """The content hash of a regular file, read in chunks; raises ``SourceGone`` on a read error or a cancel."""
+    try:
+        fd = os.open(path, _READ_FLAGS)
+    except OSError as exc:
+        raise SourceGone(f"cannot open: {exc.strerror or exc}") from exc
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise SourceGone("not a regular file")
+        digest = content_digest()
+        buffer = buffer if buffer is not None else bytearray(COPY_CHUNK)
+        view = memoryview(buffer)
+        while n := _read_into(fd, buffer, cancelled):
+            digest.update(view[:n])
+        return content_hash_of(digest)
+    finally:
+        with contextlib.suppress(OSError):  # closing a file on a dead FUSE mount fails too
+            os.close(fd)
+
+
+def _read_into(fd: int, buffer: bytearray, cancelled: Callable[[], bool]) -> int:
+    if cancelled():
+        raise SourceGone("import cancelled")
+    try:
+        return os.readv(fd, [buffer])
+    except OSError as exc:
+        raise SourceGone(f"read failed: {exc.strerror or exc}") from exc
 
 
 def copy_to_temp(
@@ -104,19 +136,21 @@ def copy_to_temp(
     expected_hash: str,
     cancelled: Callable[[], bool],
     *,
+    expected_size: int | None = None,
     buffer: bytearray | None = None,
     temp_name: str | None = None,
-) -> tuple[Path, os.stat_result]:
-    """Copies ``source`` into a new temp file in ``folder``, hashing as it goes; returns it and its stat.
+) -> tuple[Path, os.stat_result, str]:
+    """Copies ``source`` into a new temp file in ``folder``, hashing as it goes; returns it, its stat and hash.
 
     Raises ``SourceGone`` on a read error or a cancel, ``DiskFull`` on ENOSPC/EDQUOT, ``ValueError`` when
-    the content differs from what was scanned. The temp file never outlives a failure. Not yet durable:
-    see ``copy_verified`` for one file, ``StickImporter`` for a batch made durable with one sync.
-    ``buffer`` (reused across files by the importer) sets the chunk size; ``temp_name`` must be unused.
+    the content differs from what was scanned (``expected_hash`` when not empty, ``expected_size`` when
+    given). The temp file never outlives a failure. Not yet durable: see ``copy_verified`` for one file,
+    ``StickImporter`` for a batch made durable with one sync. ``buffer`` (reused across files by the
+    importer) sets the chunk size; ``temp_name`` must be unused.
     """
     tmp = folder / (temp_name or f"{TEMP_PREFIX}{uuid.uuid4().hex}.part")
     try:
-        src_fd = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        src_fd = os.open(source, _READ_FLAGS)
     except OSError as exc:
         raise SourceGone(f"cannot open: {exc.strerror or exc}") from exc
     done = False
@@ -129,24 +163,17 @@ def copy_to_temp(
             if buffer is None:
                 buffer = bytearray(COPY_CHUNK)
             view = memoryview(buffer)
-            while True:
-                if cancelled():
-                    raise SourceGone("import cancelled")
-                try:
-                    n = os.readv(src_fd, [buffer])
-                except OSError as exc:
-                    raise SourceGone(f"read failed: {exc.strerror or exc}") from exc
-                if n == 0:
-                    break
+            while n := _read_into(src_fd, buffer, cancelled):
                 digest.update(view[:n])
                 _write_all(dst_fd, view[:n])
             copied = os.fstat(dst_fd)  # size and mtime are final: nothing writes to it again
         finally:
             os.close(dst_fd)
-        if content_hash_of(digest) != expected_hash:
+        content_hash = content_hash_of(digest)
+        if (expected_hash and content_hash != expected_hash) or expected_size not in (None, copied.st_size):
             raise ValueError("the file changed between scan and copy")
         done = True
-        return tmp, copied
+        return tmp, copied, content_hash
     finally:
         if not done:
             tmp.unlink(missing_ok=True)
@@ -158,7 +185,7 @@ def copy_verified(
     source: str, destination: Path, expected_hash: str, cancelled: Callable[[], bool]
 ) -> os.stat_result:
     """One file, durably: copy to a temp file, check the hash, fsync, rename, fsync the folder."""
-    tmp, copied = copy_to_temp(source, destination.parent, expected_hash, cancelled)
+    tmp, copied, _ = copy_to_temp(source, destination.parent, expected_hash, cancelled)
     try:
         fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
         try:
@@ -295,7 +322,9 @@ class StickImporter:
                 job.report()
             if job.cancelled() or not alive():
                 return stop("aborted", "the stick was removed")
-            plan = self._plan(infos, tally)
+            plan = self._plan(infos, job, alive)
+            if plan is None:
+                return stop("aborted", "the stick was removed" if not alive() else "import stopped")
             files_total, bytes_total = len(plan), sum(p.info.file_size for p in plan)
             import_events.offer(import_state("started"))
             free = shutil.disk_usage(_existing_parent(self._music_dir)).free
@@ -379,18 +408,75 @@ class StickImporter:
             tally.error(root_str, f"import failed: {exc}")
             return stop("failed", f"import failed: {exc}")
 
-    def _plan(self, infos: list[TrackInfo], tally: ScanTally) -> list[PlannedCopy]:
-        known = self._store.known_hashes({i.content_hash for i in infos})
+    def _plan(self, infos: list[TrackInfo], job: ScanJob, alive: Callable[[], bool]) -> list[PlannedCopy] | None:
+        """Drops what the library already holds and the stick's own repeats, then names each destination.
+
+        Only files of the same size can be the same, so only a file that shares its size with another on
+        the stick or in the library is hashed before the copy (a library file scanned in place, never
+        hashed, is hashed then too, and its hash kept). Every other file is hashed while it copies, so a
+        stick with no repeats is read once. None when the stick went away or the job was stopped.
+        """
+        tally = job.tally
+        sizes = Counter(info.file_size for info in infos)
+        library = self._store.files_of_sizes(sizes)
+        library_sizes = {twin.file_size for twin in library}
+        suspects = [info.path for info in infos if sizes[info.file_size] > 1 or info.file_size in library_sizes]
+        stick_hashes = self._hash_stick_files(suspects, job, alive)
+        if stick_hashes is None:
+            return None
+        known = self._library_hashes(library, job.cancelled)
         seen: set[str] = set()
         taken: set[str] = set()
         plan = []
         for info in sorted(infos, key=lambda i: i.path):
-            if info.content_hash in known or info.content_hash in seen:
-                tally.skip(info.path)  # a duplicate: counted, not a problem worth a reason line
-                continue
-            seen.add(info.content_hash)
+            content_hash = stick_hashes.get(info.path, "")
+            if content_hash is None:
+                continue  # unreadable: already counted as an error
+            if content_hash:
+                if content_hash in known or content_hash in seen:
+                    tally.skip(info.path)  # a duplicate: counted, not a problem worth a reason line
+                    continue
+                seen.add(content_hash)
+                info = replace(info, content_hash=content_hash)
             plan.append(PlannedCopy(info, plan_destination(info, self._music_dir, taken)))
         return plan
+
+    def _hash_stick_files(
+        self, paths: list[str], job: ScanJob, alive: Callable[[], bool]
+    ) -> dict[str, str | None] | None:
+        """Content hashes of these stick files (None for a file that cannot be read, counted as an error),
+        on the copy threads; None when the stick went away or the job was stopped."""
+        hashes: dict[str, str | None] = {}
+        with ThreadPoolExecutor(self._copy_threads, thread_name_prefix="import-hash") as executor:
+            futures = [(path, executor.submit(hash_file, path, job.cancelled)) for path in paths]
+            try:
+                for path, future in futures:
+                    try:
+                        hashes[path] = future.result()
+                    except SourceGone as exc:
+                        if job.cancelled() or not alive():
+                            return None
+                        job.tally.error(path, str(exc))
+                        hashes[path] = None
+                    job.tally.current_path = path
+                    job.report()
+            finally:
+                for _, future in futures:
+                    future.cancel()
+        return hashes
+
+    def _library_hashes(self, library: list[FileHash], cancelled: Callable[[], bool]) -> set[str]:
+        """The hashes of these library files, hashing (and recording) those scanned in place and never hashed.
+
+        A library file that cannot be read now is left out: nothing on the stick is skipped for its sake.
+        """
+        made: list[tuple[int, str]] = []
+        for twin in library:
+            if not twin.content_hash:
+                with contextlib.suppress(SourceGone):
+                    made.append((twin.track_id, hash_file(twin.path, cancelled)))
+        self._store.set_content_hashes(made)
+        return {twin.content_hash for twin in library if twin.content_hash} | {h for _, h in made}
 
     @staticmethod
     def _library_info(copy: TempCopy, root: str) -> TrackInfo:
@@ -399,7 +485,7 @@ class StickImporter:
         source = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         return replace(
             copy.planned.info, path=str(copy.planned.destination), file_size=copy.stat.st_size,
-            mtime_ns=copy.stat.st_mtime_ns, source_path=clean_text(source, 1024),
+            mtime_ns=copy.stat.st_mtime_ns, content_hash=copy.content_hash, source_path=clean_text(source, 1024),
         )
 
     def _settle(self, pending: list[TempCopy], root: str, tally: ScanTally) -> None:
@@ -499,11 +585,11 @@ class _ParallelCopier:
         if folder not in self._made_dirs:
             folder.mkdir(parents=True, exist_ok=True)  # made durable by the batch's syncfs
             self._made_dirs.add(folder)
-        tmp, copied = copy_to_temp(
-            planned.info.path, folder, planned.info.content_hash, self._stopped,
+        tmp, copied, content_hash = copy_to_temp(
+            planned.info.path, folder, planned.info.content_hash, self._stopped, expected_size=planned.info.file_size,
             buffer=buffer, temp_name=f"{self._temp_prefix}-{n}.part",
         )
-        return TempCopy(planned, tmp, copied)
+        return TempCopy(planned, tmp, copied, content_hash)
 
 
 class _BatchSettler:

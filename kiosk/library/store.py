@@ -59,6 +59,7 @@ from kiosk.core.models import (
     REPEAT_MODES,
     AlbumSummary,
     ArtistSummary,
+    FileHash,
     FileStat,
     Playlist,
     PlaylistDetail,
@@ -543,15 +544,22 @@ class SqlLibraryStore:
         with self._read() as session:
             return [FileStat(*row) for row in session.execute(statement.order_by(c.path))]
 
-    def known_hashes(self, hashes: Iterable[str]) -> set[str]:
-        wanted = [h for h in dict.fromkeys(hashes) if h]
-        found: set[str] = set()
+    def files_of_sizes(self, sizes: Iterable[int]) -> list[FileHash]:
+        wanted = sorted({_check_int(size, "a file size") for size in sizes})
+        c = _TRACKS.c
+        found: list[FileHash] = []
         with self._read() as session:
             for chunk in _chunks(wanted):
-                found.update(
-                    session.execute(select(_TRACKS.c.content_hash).where(_TRACKS.c.content_hash.in_(chunk))).scalars()
-                )
+                statement = select(c.id, c.path, c.file_size, c.content_hash).where(c.file_size.in_(chunk))
+                found += [FileHash(*row) for row in session.execute(statement)]
         return found
+
+    def set_content_hashes(self, hashes: Iterable[tuple[int, str]]) -> None:
+        values = [{"track_id": _check_int(track_id, "a track id"), "content_hash": str(h)} for track_id, h in hashes]
+        if not values:
+            return
+        with self._write() as session:
+            session.execute(_TRACKS.update().where(_TRACKS.c.id == bindparam("track_id")), values)
 
     def record_play(self, track_id: int, played_at: float) -> None:
         """Play count + 1 and last played (the full-text index is not touched: its trigger ignores these)."""

@@ -328,21 +328,18 @@ def content_hash_of(digest: Any) -> str:
     return str(digest.hexdigest()[:32])
 
 
-def _streamed_hash(f: Any) -> str:
-    f.seek(0)
-    return content_hash_of(hashlib.file_digest(f, content_digest))
-
-
 class _NamedBytes(io.BytesIO):
-    """A file read whole (one read serves the hash and the parser); the name lets mutagen score by suffix."""
+    """A small file read whole, in one system call; the name lets mutagen score by suffix."""
 
     def __init__(self, data: bytes, name: str) -> None:
         super().__init__(data)
         self.name = name
 
 
-#: Files up to this size are read in one go; larger ones are parsed from disk and hashed in chunks.
-WHOLE_FILE_LIMIT = 64 * 1024 * 1024
+#: Files up to this size are read in one system call and parsed in memory. Larger ones are parsed from disk,
+#: where mutagen reads the headers and tags it needs and seeks past the audio: the scan never reads a song's
+#: audio (whole-file content hashes are made by the import, which reads every byte to copy it anyway).
+WHOLE_FILE_LIMIT = 256 * 1024
 
 _ASF_GUID = HeaderObject.GUID
 _MPEG_SYNC = (b"\xff\xf2", b"\xff\xf3", b"\xff\xfa", b"\xff\xfb")  # the frame starts mutagen's MP3 scores
@@ -401,7 +398,7 @@ def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
 
     Opens without following symlinks and without blocking, and refuses anything but a regular file,
     so a FIFO or device node that slipped past the inventory is never read. A file up to
-    ``WHOLE_FILE_LIMIT`` is read once for both the hash and the parser.
+    ``WHOLE_FILE_LIMIT`` is read in one go; no content hash is made here.
     """
     path = request.path
     try:
@@ -419,22 +416,20 @@ def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
                 raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
             os.close(fd)
             fd = -1
-            content_hash = content_hash_of(content_digest(data))
-            return _track_from(_NamedBytes(data, path), data[:128], request, st, content_hash, covers_dir)
+            return _track_from(_NamedBytes(data, path), data[:128], request, st, covers_dir)
         with os.fdopen(fd, "rb", closefd=False) as f:
             header = f.read(128)
             f.seek(0)
-            return _track_from(f, header, request, st, None, covers_dir)
+            return _track_from(f, header, request, st, covers_dir)
     finally:
         if fd >= 0:
             os.close(fd)
 
 
 def _track_from(
-    source: Any, header: bytes, request: TagRequest, st: os.stat_result, content_hash: str | None,
-    covers_dir: str | None,
+    source: Any, header: bytes, request: TagRequest, st: os.stat_result, covers_dir: str | None
 ) -> TrackInfo:
-    """Parses an opened file into a ``TrackInfo``; without ``content_hash`` the file is hashed here in chunks."""
+    """Parses an opened file into a ``TrackInfo``."""
     path = request.path
     try:
         audio = open_audio(source, path, header)
@@ -463,8 +458,6 @@ def _track_from(
     cover_id = None
     if covers_dir is not None:
         cover_id = _cover_for(audio, request.folder_cover, covers_dir)
-    if content_hash is None:
-        content_hash = _streamed_hash(source)
     return TrackInfo(
         path=path,
         title=clean_text(fields.get("title", "")) or title_from_file_name(path),
@@ -488,7 +481,6 @@ def _track_from(
         replaygain_album_peak=parse_gain(fields.get("replaygain_album_peak", ""), 0, 10),
         file_size=st.st_size,
         mtime_ns=st.st_mtime_ns,
-        content_hash=content_hash,
         cover_id=cover_id,
     )
 

@@ -199,7 +199,7 @@ class WorkerMemory:
 
 
 def _same_work_loop(files: list[str]) -> tuple[float, float]:
-    """What each worker does per file (whole-file read, hash, tags, cleaning), in one process: (wall, CPU)."""
+    """What each worker does per file (read, tags, cleaning), in one process: (wall, CPU)."""
     from kiosk.core.ports.usb import TagRequest
     from kiosk.library.tags import read_track
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -18,7 +19,15 @@ from mutagen.flac import FLAC
 
 from kiosk.core.bus import RecordingBus
 from kiosk.core.events import ImportState, LibraryScanComplete
-from kiosk.library.importer import SourceGone, StickImporter, copy_verified, plan_destination, safe_component
+from kiosk.library.importer import (
+    SourceGone,
+    StickImporter,
+    copy_to_temp,
+    copy_verified,
+    plan_destination,
+    safe_component,
+)
+from kiosk.library.scanner import Scanner
 from kiosk.library.store import SqlLibraryStore
 from kiosk.library.tags import ProcessTagReader
 from tests.conftest import skip_or_fail
@@ -105,6 +114,41 @@ def test_a_second_import_of_the_same_music_skips_every_file(
     second = StickImporter(store, bus, reader, music).import_from(stick)
     assert (second.status, second.added, second.skipped) == ("completed", 0, 5)
     assert store.count_tracks() == 4
+
+
+def test_music_already_scanned_in_place_is_not_imported_again(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    """A scan in place makes no content hash; an import that meets a file of the same size hashes the
+    library's file then, skips the twin on the stick, and keeps the hash it made."""
+    folder, stick, music = tmp_path / "folder", tmp_path / "stick", tmp_path / "music"
+    in_place = _stick(folder, media_cache, count=2)
+    Scanner(store, bus, reader).scan(folder)
+    assert {t.content_hash for t in store.list_tracks(limit=10)} == {""}
+    shutil.copytree(folder, stick)  # the same two songs, byte for byte
+    make_tone(stick / "new.flac", "flac", freq=900, tags={"title": "New"}, cache_dir=media_cache)
+    result = StickImporter(store, bus, reader, music).import_from(stick)
+    assert (result.status, result.added, result.skipped, result.errors) == ("completed", 1, 2, 0)
+    hashes = {t.path: t.content_hash for t in store.list_tracks(limit=10)}
+    assert [hashes[str(p)] for p in in_place] == [_digest(p) for p in in_place]
+
+
+def test_a_stick_file_of_the_same_size_but_other_content_is_imported(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    """The same size is only a reason to compare hashes: one byte of audio different is another song."""
+    first, second, music = tmp_path / "first", tmp_path / "second", tmp_path / "music"
+    source = _stick(first, media_cache, count=1)[0]
+    StickImporter(store, bus, reader, music).import_from(first)
+    twin = second / "dir0" / "f0.flac"
+    twin.parent.mkdir(parents=True)
+    data = bytearray(source.read_bytes())
+    data[-1] ^= 0xFF  # the last byte of the last audio frame
+    twin.write_bytes(data)
+    result = StickImporter(store, bus, reader, music).import_from(second)
+    assert (result.status, result.added, result.skipped) == ("completed", 1, 0)
+    assert store.count_tracks() == 2
+    _assert_rows_point_at_whole_files(store, music)
 
 
 def test_paths_from_hostile_tags_stay_inside_the_library() -> None:
@@ -224,6 +268,21 @@ def test_a_file_changed_after_the_scan_is_not_imported(tmp_path: Path, media_cac
     with pytest.raises(ValueError, match="changed"):
         copy_verified(str(source), tmp_path / "lib" / "s.flac", expected, lambda: False)
     assert list((tmp_path / "lib").iterdir()) == []
+
+
+def test_a_file_that_grew_after_the_scan_is_not_imported(tmp_path: Path, media_cache: Path) -> None:
+    """A file copied without a hash made first is checked by its size: a stick file rewritten since the scan
+    (here, longer than the scan saw) is refused and leaves no temp file."""
+    source = make_tone(tmp_path / "s.flac", "flac", cache_dir=media_cache)
+    (tmp_path / "lib").mkdir()
+    scanned_size = source.stat().st_size - 10
+    with pytest.raises(ValueError, match="changed"):
+        copy_to_temp(str(source), tmp_path / "lib", "", lambda: False, expected_size=scanned_size)
+    assert list((tmp_path / "lib").iterdir()) == []
+    temp, copied, content_hash = copy_to_temp(
+        str(source), tmp_path / "lib", "", lambda: False, expected_size=source.stat().st_size
+    )
+    assert copied.st_size == source.stat().st_size and content_hash == _digest(source) == _digest(temp)
 
 
 def test_import_events_end_with_scan_complete(

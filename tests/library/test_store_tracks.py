@@ -212,8 +212,27 @@ def test_file_stats_under_a_folder(store: SqlLibraryStore) -> None:
     assert len(store.file_stats_under("/")) == 4
 
 
-def test_known_hashes(store: SqlLibraryStore, tracks: list[int]) -> None:
-    assert store.known_hashes(["hash-1", "hash-99", "", "hash-9"]) == {"hash-1", "hash-9"}
+def test_files_of_sizes_finds_every_file_of_those_sizes_with_its_hash(
+    store: SqlLibraryStore, tracks: list[int]
+) -> None:
+    twin = store.add_tracks([track_info(20, file_size=1_000_001, content_hash="")])[0]
+    found = store.files_of_sizes([1_000_001, 1_000_009, 5])
+    assert sorted((f.track_id, f.file_size, f.content_hash) for f in found) == [
+        (tracks[1], 1_000_001, "hash-1"), (tracks[9], 1_000_009, "hash-9"), (twin, 1_000_001, ""),
+    ]
+    assert store.files_of_sizes([]) == []
+    with pytest.raises(InvalidRequestError):
+        store.files_of_sizes(["12"])  # type: ignore[list-item]
+
+
+def test_set_content_hashes_keeps_them_and_publishes_nothing(
+    store: SqlLibraryStore, bus: RecordingBus, tracks: list[int]
+) -> None:
+    """A hash made later (a file scanned in place, hashed when an import needed it) is stored as is."""
+    store.set_content_hashes([(tracks[0], "later-0"), (tracks[3], "later-3")])
+    assert [store.get_track(tracks[i]).content_hash for i in (0, 3, 4)] == ["later-0", "later-3", "hash-4"]
+    assert store.search("Song")  # the full-text index is untouched and still answers
+    assert bus.events == []
 
 
 def test_record_play(store: SqlLibraryStore, bus: RecordingBus, tracks: list[int]) -> None:

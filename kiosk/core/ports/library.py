@@ -14,6 +14,7 @@ from kiosk.core.events import SettingValue
 from kiosk.core.models import (
     AlbumSummary,
     ArtistSummary,
+    FileHash,
     FileStat,
     Playlist,
     PlaylistDetail,
@@ -54,8 +55,11 @@ class LibraryStore(Protocol):
     def file_stats_under(self, root: str) -> list[FileStat]:
         """Size and mtime of every track whose path lies under ``root`` (for the scanner's inventory)."""
 
-    def known_hashes(self, hashes: Iterable[str]) -> set[str]:
-        """Which of these content hashes the library already holds (for skipping duplicates)."""
+    def files_of_sizes(self, sizes: Iterable[int]) -> list[FileHash]:
+        """Every track whose file has one of these sizes, with its hash: only those can be a new file's twin."""
+
+    def set_content_hashes(self, hashes: Iterable[tuple[int, str]]) -> None:
+        """Records (track id, content hash) pairs made after the scan. Publishes nothing: no screen shows them."""
 
     def record_play(self, track_id: int, played_at: float) -> None:
         """Play count + 1 and last played. Publishes ``library:updated`` modified."""
