@@ -587,7 +587,7 @@ class ProcessTagReader:
         seconds_per_file: float = 10.0,
         seconds_per_mb: float = 0.5,
         memory_limit: int = 768 * 1024 * 1024,
-        chunk_files: int = 24,
+        chunk_files: int = 64,
         read_function: ReadFunction = read_track,
     ) -> None:
         self._covers_dir = str(covers_dir) if covers_dir is not None else None
