@@ -20,6 +20,7 @@ import os
 import queue
 import re
 import resource
+import signal
 import stat
 import struct
 import threading
@@ -531,25 +532,74 @@ _track_values = operator.attrgetter(*_TRACK_FIELDS)
 _request_values = operator.attrgetter(*(f.name for f in dataclasses.fields(TagRequest)))
 
 
-def read_chunk(read: ReadFunction, requests: Sequence[tuple[Any, ...]], covers_dir: str | None) -> list[RawResult]:
+class _FileTimedOut(BaseException):
+    """Raised by the alarm in a worker; a BaseException, so no parser's ``except Exception`` swallows it."""
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise _FileTimedOut
+
+
+TIMED_OUT = "tag reading timed out"
+
+
+def read_chunk(
+    read: ReadFunction, requests: Sequence[tuple[Any, ...]], covers_dir: str | None,
+    limit: tuple[float, float] | None = None,
+) -> list[RawResult]:
     """Runs in a worker: every file's own failure becomes its result, never the chunk's.
+
+    ``limit`` (seconds per file, seconds per MB) arms an alarm for each file, so a parser stuck in Python
+    code costs that file its own allowance and the rest of the chunk is read on; the chunk's time limit
+    in the parent stays as the backstop for a hang that no signal interrupts.
 
     Requests and results travel as plain tuples: pickling a slotted dataclass runs Python code per
     object, ten times the cost, and the parent's side of it happens on pebble's one result thread,
     which every worker's next send waits on.
     """
+    alarms = limit is not None and _alarms_work()
+    previous = signal.signal(signal.SIGALRM, _on_alarm) if alarms else None
     results: list[RawResult] = []
-    for fields in requests:
-        request = TagRequest(*fields)
-        try:
-            results.append((request.path, _track_values(read(request, covers_dir)), None))
-        except UnreadableFile as exc:
-            results.append((request.path, None, str(exc)))
-        except MemoryError:
-            results.append((request.path, None, "tag parser ran out of memory"))
-        except Exception as exc:
-            results.append((request.path, None, f"tag reader failed ({type(exc).__name__})"))
+    try:
+        for fields in requests:
+            request = TagRequest(*fields)
+            try:
+                if limit is not None and alarms:
+                    signal.setitimer(signal.ITIMER_REAL, limit[0] + request.file_size / 1e6 * limit[1])
+                results.append(_read_one(read, request, covers_dir))
+            except _FileTimedOut:  # also when the alarm rang just as the file's own handling ended
+                results.append((request.path, None, TIMED_OUT))
+            finally:
+                if alarms:
+                    signal.setitimer(signal.ITIMER_REAL, 0)
+    finally:
+        if alarms:
+            signal.signal(signal.SIGALRM, previous)
     return results
+
+
+def _alarms_work() -> bool:
+    """Whether this worker can time a file itself: only its main thread takes signals, and a system-call
+    filter could refuse the timer (then the chunk's time limit alone guards it)."""
+    if threading.current_thread() is not threading.main_thread():
+        return False
+    try:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    except OSError as exc:
+        log.warning("tag reader cannot time single files: %s", exc)
+        return False
+    return True
+
+
+def _read_one(read: ReadFunction, request: TagRequest, covers_dir: str | None) -> RawResult:
+    try:
+        return request.path, _track_values(read(request, covers_dir)), None
+    except UnreadableFile as exc:
+        return request.path, None, str(exc)
+    except MemoryError:
+        return request.path, None, "tag parser ran out of memory"
+    except Exception as exc:
+        return request.path, None, f"tag reader failed ({type(exc).__name__})"
 
 
 def _tag_result(raw: RawResult) -> TagResult:
@@ -646,7 +696,10 @@ class ProcessTagReader:
     def _submit(self, chunk: list[TagRequest]) -> Future[list[RawResult]]:
         pool = self._ensure_pool()
         requests = [_request_values(r) for r in chunk]
-        return pool.schedule(read_chunk, args=(self._read, requests, self._covers_dir), timeout=self._time_limit(chunk))
+        limit = (self._seconds_per_file, self._seconds_per_mb)
+        return pool.schedule(
+            read_chunk, args=(self._read, requests, self._covers_dir, limit), timeout=self._time_limit(chunk)
+        )
 
     def read(
         self, requests: Sequence[TagRequest], cancelled: Callable[[], bool] = lambda: False
@@ -676,7 +729,7 @@ class ProcessTagReader:
                     yield from map(_tag_result, future.result())
                     continue
                 except FutureTimeout:
-                    reason = "tag reading timed out"
+                    reason = TIMED_OUT
                 except ProcessExpired as exc:
                     reason = f"tag reader crashed (exit code {exc.exitcode})"
                 except MemoryError:

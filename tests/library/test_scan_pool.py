@@ -7,7 +7,9 @@ allocates without bound for marked file names and reads everything else with the
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -23,6 +25,9 @@ pytestmark = pytest.mark.skipif(not ffmpeg_available(), reason="ffmpeg is needed
 
 def misbehaving_reader(request: TagRequest, covers_dir: str | None) -> TrackInfo:
     name = os.path.basename(request.path)
+    if name.startswith("deaf-hang"):  # stuck where no signal reaches it, like a loop inside C code
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM})
+        time.sleep(3600)
     if name.startswith("hang"):
         time.sleep(3600)
     if name.startswith("crash"):
@@ -41,7 +46,7 @@ def _requests(paths: list[Path]) -> list[TagRequest]:
 def test_hang_crash_and_memory_blowup_cost_one_file_each(tmp_path: Path, media_cache: Path) -> None:
     good = [make_tone(tmp_path / f"good{i}.mp3", "mp3", freq=300 + i, cache_dir=media_cache) for i in range(30)]
     bad = []
-    for name in ("hang.mp3", "crash.mp3", "hog.mp3"):
+    for name in ("hang.mp3", "deaf-hang.mp3", "crash.mp3", "hog.mp3"):
         (tmp_path / name).write_bytes(good[0].read_bytes())
         bad.append(tmp_path / name)
     files = good[:10] + bad + good[10:]
@@ -55,11 +60,34 @@ def test_hang_crash_and_memory_blowup_cost_one_file_each(tmp_path: Path, media_c
         for path in good:
             assert results[str(path)].info is not None, results[str(path)].error
         assert results[str(tmp_path / "hang.mp3")].error == "tag reading timed out"
+        assert results[str(tmp_path / "deaf-hang.mp3")].error == "tag reading timed out"  # the chunk's limit
         assert "crashed" in (results[str(tmp_path / "crash.mp3")].error or "")
         assert results[str(tmp_path / "hog.mp3")].error == "tag parser ran out of memory"
         # The pool replaced its workers and goes on working.
         again = list(reader.read(_requests(good[:4])))
         assert sorted(r.path for r in again if r.info) == sorted(str(p) for p in good[:4])
+    finally:
+        reader.close()
+
+
+def test_a_hang_the_alarm_reaches_costs_only_that_file(
+    tmp_path: Path, media_cache: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A parser stuck in Python code is stopped by its own file's alarm: the worker lives on, and the other
+    files of its task are read in that same task, not retried one by one after the task's time limit."""
+    good = [make_tone(tmp_path / f"good{i}.ogg", "ogg", freq=300 + i, cache_dir=media_cache) for i in range(12)]
+    (tmp_path / "hang.ogg").write_bytes(good[0].read_bytes())
+    files = [*good[:6], tmp_path / "hang.ogg", *good[6:]]
+    reader = ProcessTagReader(workers=1, seconds_per_file=1.0, chunk_files=64, read_function=misbehaving_reader)
+    try:
+        list(reader.read(_requests(good[:1])))
+        workers = _worker_pids(reader)
+        with caplog.at_level(logging.INFO, logger="kiosk.library.tags"):
+            results = {r.path: r for r in reader.read(_requests(files))}
+        assert results[str(tmp_path / "hang.ogg")].error == "tag reading timed out"
+        assert all(results[str(p)].info is not None for p in good)
+        assert _worker_pids(reader) == workers, "the worker was killed: the task's limit ran out, not the file's"
+        assert not [r for r in caplog.records if "retrying them one by one" in r.getMessage()]
     finally:
         reader.close()
 
