@@ -1,11 +1,19 @@
 """Copying a stick's music into the library folder, so that no power cut or pulled stick leaves a mess.
 
-Stages after the scan's inventory and tag reading: drop what the library already holds (same content
-hash; only files that share their size with another are hashed for this), plan destination paths from
-sanitised tags, check free space, then copy file by file into a temp file that is hashed while it is
-written, fsynced and renamed into place. Rows are committed
-only for files whose rename is durable (their folder fsynced first), so no row ever points at a
-missing or half-copied file. Nothing is ever written to the stick: it is only opened for reading.
+After the scan's inventory the stages overlap, so the job takes about as long as the longer of tag
+reading (CPU, in worker processes) and copying (a stick in, a card out), not their sum:
+
+- tags are read in the background from the moment the inventory ends;
+- meanwhile what the library already holds is dropped (same content hash; only files that share their
+  size with another are hashed for this), and free space is checked for what is left;
+- then each file is copied, in path order, into a temp file in the library folder that is hashed while
+  it is written; once its tags are in, it gets its destination from the sanitised tags (in path order,
+  so names are the same whatever order tags arrive in);
+- batches of whole copies are made durable (syncfs), renamed into place and made durable again before
+  their rows are committed, so no row ever points at a missing or half-copied file.
+
+A file whose tags cannot be read is an error and its temp copy goes. Nothing is ever written to the
+stick: it is only opened for reading.
 """
 
 from __future__ import annotations
@@ -30,9 +38,9 @@ from kiosk.core.bus import EventBus
 from kiosk.core.events import ImportState, LibraryScanComplete
 from kiosk.core.models import FileHash, TrackInfo
 from kiosk.core.ports.library import LibraryStore
-from kiosk.core.ports.usb import TagReader
+from kiosk.core.ports.usb import TagReader, TagRequest, TagResult
 from kiosk.core.ratelimit import Throttle
-from kiosk.library.scanner import ScanJob, ScanTally, inventory_with_progress
+from kiosk.library.scanner import FoundFile, PreparableTagReader, ScanJob, ScanTally, inventory_with_progress
 from kiosk.library.tags import clean_text, content_digest, content_hash_of
 
 log = logging.getLogger(__name__)
@@ -85,6 +93,28 @@ def plan_destination(info: TrackInfo, music_dir: Path, taken: set[str]) -> Path:
     raise OSError(errno.EEXIST, "no free file name", str(folder / stem))
 
 
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A stick file to copy (not a duplicate), with its content hash when it was hashed before the copy."""
+
+    found: FoundFile
+    content_hash: str = ""
+
+    @property
+    def path(self) -> str:
+        return self.found.path
+
+
+@dataclass(frozen=True, slots=True)
+class StagedCopy:
+    """A whole, verified copy in its temp file in the library folder, waiting for its tags to be named."""
+
+    candidate: Candidate
+    temp: Path
+    stat: os.stat_result
+    content_hash: str
+
+
 @dataclass(slots=True)
 class PlannedCopy:
     info: TrackInfo
@@ -93,7 +123,7 @@ class PlannedCopy:
 
 @dataclass(slots=True)
 class TempCopy:
-    """A whole, verified copy in its temp file, waiting to be made durable and renamed into place."""
+    """A whole, verified copy in its temp file, named from its tags, waiting to be made durable and renamed."""
 
     planned: PlannedCopy
     temp: Path
@@ -249,8 +279,9 @@ def fsync_dir(path: Path) -> None:
 class StickImporter:
     """Imports the music on a mounted stick into ``music_dir``, one job at a time.
 
-    The caller's thread runs the job and owns its events; ``copy_threads`` threads copy and hash, and one
-    more makes each batch durable and commits its rows while the next batch copies.
+    The caller's thread runs the job and owns its events. Beside it: a thread that hands in tag results
+    (read in worker processes), ``copy_threads`` threads that copy and hash, and one more that makes each
+    batch durable and commits its rows while the next batch copies.
     """
 
     def __init__(
@@ -272,6 +303,8 @@ class StickImporter:
         self._music_dir = Path(music_dir)
         self._batch_size, self._batch_bytes, self._reserve = batch_size, batch_bytes, reserve_bytes
         self._progress_interval, self._clock = progress_interval, clock
+        #: Where the last job's time went (logged, and read by the benchmark).
+        self.last_timings = ImportTimings()
 
     def import_from(
         self,
@@ -288,158 +321,101 @@ class StickImporter:
         root_str = os.path.abspath(os.fspath(root))
         alive = source_alive or (lambda: _stat_ok(root_str))
         job = ScanJob(self._bus, root_str, job_id, cancel, self._progress_interval, self._clock)
-        tally = job.tally
-        import_events = _StateEvents(self._bus.publish, self._progress_interval, self._clock)
-        files_total = bytes_total = files_done = bytes_done = 0
+        progress = _ImportProgress(job, _StateEvents(self._bus.publish, self._progress_interval, self._clock))
+        tags: _TagFeed | None = None
+        timings = self.last_timings = ImportTimings()
+        started = time.perf_counter()
 
-        def import_state(state: str, current: str | None = None, message: str = "") -> ImportState:
-            return ImportState(
-                job_id=tally.job_id, state=state,  # type: ignore[arg-type]
-                files_done=files_done, files_total=files_total, bytes_done=bytes_done, bytes_total=bytes_total,
-                current_path=tally.relative(current) if current else None, message=message,
-            )
-
-        def stop(status: str, message: str) -> LibraryScanComplete:
-            import_events.offer(import_state(status, message=message))
-            import_events.flush()
-            return job.finish("completed" if status == "completed" else status)  # type: ignore[arg-type]
+        def end(status: str, message: str) -> LibraryScanComplete:
+            if tags is not None:  # nothing reads the stick any more once the job says it has ended
+                tags.close(wait=status == "completed")
+                timings.tags_s = tags.seconds
+            timings.job_s = time.perf_counter() - started
+            log.info("import %s: %s", job.tally.job_id, timings)
+            return progress.stop(status, message)
 
         try:
-            inventory = inventory_with_progress(job, root_str, allow_undecodable_names=True)
+            inventory = inventory_with_progress(
+                job, root_str, allow_undecodable_names=True, on_files=self._start_reader_early()
+            )
+            timings.inventory_s = time.perf_counter() - started
             if job.cancelled() or not alive():
-                return stop("aborted", "the stick was removed")
-            tally.total = len(inventory.files)
-            tally.status = "reading"
+                return end("aborted", _why_stopped(alive))
+            files = sorted(inventory.files, key=lambda f: f.path)
+            job.tally.total, job.tally.status = len(files), "reading"
             job.report()
-            infos: list[TrackInfo] = []
-            for result in self._reader.read([f.request() for f in inventory.files], job.cancelled):
-                tally.scanned += 1
-                tally.current_path = result.path
-                if result.info is not None:
-                    infos.append(result.info)
-                elif result.error is not None:
-                    tally.error(result.path, result.error)
-                job.report()
-            if job.cancelled() or not alive():
-                return stop("aborted", "the stick was removed")
-            plan = self._plan(infos, job, alive)
-            if plan is None:
-                return stop("aborted", "the stick was removed" if not alive() else "import stopped")
-            files_total, bytes_total = len(plan), sum(p.info.file_size for p in plan)
-            import_events.offer(import_state("started"))
-            free = shutil.disk_usage(_existing_parent(self._music_dir)).free
-            if bytes_total + self._reserve > free:
-                message = (
-                    f"not enough space in the library: {bytes_total // 2**20} MB to copy, "
-                    f"{max(free - self._reserve, 0) // 2**20} MB free"
-                )
-                tally.error(root_str, message)
-                return stop("failed", message)
-            tally.status = "importing"
-            if self._music_dir.is_dir():
-                sweep_temp_files(self._music_dir)
-            pending: list[TempCopy] = []
-            pending_bytes = 0
-            outcome, message = "completed", ""
-            settler = _BatchSettler(lambda batch: self._settle(batch, root_str, tally))
-            copier = _ParallelCopier(self._copy_threads, job.cancelled, f"{TEMP_PREFIX}{tally.job_id}")
-            try:
-                for planned, copying in copier.copies(plan):
-                    if import_events.due("copying"):  # building the event costs more than copying a small file
-                        tally.current_path = planned.info.path
-                        job.report()
-                        import_events.offer(import_state("copying", planned.info.path))
-                    if job.cancelled():
-                        copier.discard(copying)
-                        outcome = "aborted"
-                        message = "the stick was removed" if not alive() else "import stopped"
-                        break
-                    try:
-                        copy = copying.result()
-                    except SourceGone as exc:
-                        if job.cancelled() or not alive():
-                            outcome = "aborted"
-                            message = "the stick was removed" if not alive() else "import stopped"
-                            break
-                        tally.error(planned.info.path, str(exc))
-                        continue
-                    except DiskFull as exc:
-                        outcome, message = "failed", str(exc)
-                        tally.error(planned.info.path, message)
-                        break
-                    except ValueError as exc:
-                        tally.error(planned.info.path, str(exc))
-                        continue
-                    except OSError as exc:
-                        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                            outcome, message = "failed", "the library disk is full"
-                            tally.error(planned.info.path, message)
-                            break
-                        tally.error(planned.info.path, f"copy failed: {exc.strerror or exc}")
-                        continue
-                    files_done += 1
-                    bytes_done += planned.info.file_size
-                    pending.append(copy)
-                    pending_bytes += planned.info.file_size
-                    if len(pending) >= self._batch_size or pending_bytes >= self._batch_bytes:
-                        try:
-                            settler.settle(pending)
-                        except DiskFull as exc:  # from the batch before, which was still settling
-                            outcome, message = "failed", str(exc)
-                            tally.error(root_str, message)
-                            break
-                        pending, pending_bytes = [], 0
-                try:
-                    settler.settle(pending)  # whole copies made before a stop count too
-                    pending = []
-                    settler.wait()
-                except DiskFull as exc:
-                    if outcome != "failed":
-                        outcome, message = "failed", str(exc)
-                        tally.error(root_str, message)
-            finally:
-                copier.close()  # what was still in flight is stopped and its temp copies removed
-                settler.close()
-                for copy in pending:
-                    copy.temp.unlink(missing_ok=True)
-            return stop(outcome, message)
+            tags = _TagFeed(self._reader, files, job.cancelled, on_result=lambda: _count_scanned(job.tally))
+            with timings.measure("duplicates_s"):
+                candidates = self._drop_duplicates(files, job, alive)
+            if candidates is None:
+                return end("aborted", _why_stopped(alive))
+            progress.plan(candidates)
+            shortfall = self._space_shortfall(progress.bytes_total)
+            if shortfall:
+                job.tally.error(root_str, shortfall)
+                return end("failed", shortfall)
+            with timings.measure("copy_s"):
+                outcome = self._copy_all(candidates, tags, job, progress, alive)
+            return end(*outcome)
         except Exception as exc:
             log.exception("import from %s failed", root_str)
-            tally.error(root_str, f"import failed: {exc}")
-            return stop("failed", f"import failed: {exc}")
+            job.tally.error(root_str, f"import failed: {exc}")
+            return end("failed", f"import failed: {exc}")
+        finally:
+            if tags is not None:
+                tags.close()
 
-    def _plan(self, infos: list[TrackInfo], job: ScanJob, alive: Callable[[], bool]) -> list[PlannedCopy] | None:
-        """Drops what the library already holds and the stick's own repeats, then names each destination.
+    def _start_reader_early(self) -> Callable[[list[FoundFile]], None] | None:
+        """A walk callback that starts the tag reader's workers at the first audio files, during the walk."""
+        if not isinstance(self._reader, PreparableTagReader):
+            return None
+        prepare = self._reader.prepare  # does nothing once started
+        return lambda files: prepare()
+
+    def _space_shortfall(self, bytes_total: int) -> str:
+        """Why ``bytes_total`` does not fit on the library disk with the reserve left free; empty when it does."""
+        free = shutil.disk_usage(_existing_parent(self._music_dir)).free
+        if bytes_total + self._reserve <= free:
+            return ""
+        return (
+            f"not enough space in the library: {bytes_total // 2**20} MB to copy, "
+            f"{max(free - self._reserve, 0) // 2**20} MB free"
+        )
+
+    def _drop_duplicates(
+        self, files: list[FoundFile], job: ScanJob, alive: Callable[[], bool]
+    ) -> list[Candidate] | None:
+        """The files to copy, in path order: what the library already holds and the stick's own repeats go.
 
         Only files of the same size can be the same, so only a file that shares its size with another on
         the stick or in the library is hashed before the copy (a library file scanned in place, never
         hashed, is hashed then too, and its hash kept). Every other file is hashed while it copies, so a
-        stick with no repeats is read once. None when the stick went away or the job was stopped.
+        stick with no repeats is read once. Of repeats on the stick the first in path order is kept.
+        None when the stick went away or the job was stopped.
         """
         tally = job.tally
-        sizes = Counter(info.file_size for info in infos)
+        sizes = Counter(f.file_size for f in files)
         library = self._store.files_of_sizes(sizes)
         library_sizes = {twin.file_size for twin in library}
-        suspects = [info.path for info in infos if sizes[info.file_size] > 1 or info.file_size in library_sizes]
+        suspects = [f.path for f in files if sizes[f.file_size] > 1 or f.file_size in library_sizes]
+        self.last_timings.hashed_first = len(suspects)
         stick_hashes = self._hash_stick_files(suspects, job, alive)
         if stick_hashes is None:
             return None
         known = self._library_hashes(library, job.cancelled)
         seen: set[str] = set()
-        taken: set[str] = set()
-        plan = []
-        for info in sorted(infos, key=lambda i: i.path):
-            content_hash = stick_hashes.get(info.path, "")
+        candidates = []
+        for found in files:
+            content_hash = stick_hashes.get(found.path, "")
             if content_hash is None:
                 continue  # unreadable: already counted as an error
             if content_hash:
                 if content_hash in known or content_hash in seen:
-                    tally.skip(info.path)  # a duplicate: counted, not a problem worth a reason line
+                    tally.skip(found.path)  # a duplicate: counted, not a problem worth a reason line
                     continue
                 seen.add(content_hash)
-                info = replace(info, content_hash=content_hash)
-            plan.append(PlannedCopy(info, plan_destination(info, self._music_dir, taken)))
-        return plan
+            candidates.append(Candidate(found, content_hash))
+        return candidates
 
     def _hash_stick_files(
         self, paths: list[str], job: ScanJob, alive: Callable[[], bool]
@@ -478,25 +454,134 @@ class StickImporter:
         self._store.set_content_hashes(made)
         return {twin.content_hash for twin in library if twin.content_hash} | {h for _, h in made}
 
+    def _copy_all(
+        self, candidates: list[Candidate], tags: _TagFeed, job: ScanJob, progress: _ImportProgress,
+        alive: Callable[[], bool],
+    ) -> tuple[str, str]:
+        """Copies the candidates in path order while their tags are still being read, and settles the whole
+        copies batch by batch; returns how the job ended and why (empty when it completed)."""
+        tally = job.tally
+        tally.status = "importing"
+        self._music_dir.mkdir(parents=True, exist_ok=True)
+        sweep_temp_files(self._music_dir)
+        if candidates:
+            progress.copying(candidates[0].path)  # before the first read: a change of state goes out at once
+        taken: set[str] = set()
+        batch: list[TempCopy] = []
+        batch_bytes = 0
+        outcome, message = "completed", ""
+        settler = _BatchSettler(lambda settled: self._settle(settled, tally))
+        copier = _ParallelCopier(self._copy_threads, job.cancelled, self._music_dir, f"{TEMP_PREFIX}{tally.job_id}")
+        try:
+            for candidate, copying in copier.copies(candidates):
+                progress.copying(candidate.path)
+                try:
+                    if job.cancelled():
+                        copier.discard(copying)
+                        raise _Stop("aborted", _why_stopped(alive))
+                    copy = self._named_copy(candidate, copying, tags, job, progress, alive, taken)
+                except _Stop as stop:
+                    outcome, message = stop.outcome, stop.message
+                    break
+                if copy is None:
+                    continue
+                progress.copied(candidate.found.file_size)
+                batch.append(copy)
+                batch_bytes += candidate.found.file_size
+                if len(batch) >= self._batch_size or batch_bytes >= self._batch_bytes:
+                    try:
+                        settler.settle(batch)
+                    except DiskFull as exc:  # from the batch before, which was still settling
+                        outcome, message = "failed", str(exc)
+                        tally.error(tally.root, message)
+                        break
+                    batch, batch_bytes = [], 0
+            try:
+                settler.settle(batch)  # whole copies made before a stop count too
+                batch = []
+                settler.wait()
+            except DiskFull as exc:
+                if outcome != "failed":
+                    outcome, message = "failed", str(exc)
+                    tally.error(tally.root, message)
+        finally:
+            copier.close()  # what was still in flight is stopped and its temp copies removed
+            settler.close()
+            for copy in batch:
+                copy.temp.unlink(missing_ok=True)
+        return outcome, message
+
+    def _named_copy(
+        self, candidate: Candidate, copying: Future[StagedCopy], tags: _TagFeed, job: ScanJob,
+        progress: _ImportProgress, alive: Callable[[], bool], taken: set[str],
+    ) -> TempCopy | None:
+        """One file's whole copy matched with its tags and given its destination; None when the file failed
+        (counted as an error, its temp copy gone). Raises ``_Stop`` when the job must end.
+
+        Destinations are planned here, in path order, so names do not depend on the order tags arrive in.
+        """
+        staged = self._staged_copy(candidate.path, copying, job, alive)
+        if staged is None:
+            return None
+        path = candidate.path
+        tag = tags.result_for(path, job.cancelled)
+        if tag is None or tag.info is None:
+            staged.temp.unlink(missing_ok=True)
+            if tag is None or job.cancelled() or not alive():
+                raise _Stop("aborted", _why_stopped(alive))
+            job.tally.error(path, tag.error or "no tags")
+            progress.drop(candidate.found.file_size)
+            return None
+        info = replace(tag.info, content_hash=staged.content_hash)
+        planned = PlannedCopy(info, plan_destination(info, self._music_dir, taken))
+        return TempCopy(planned, staged.temp, staged.stat, staged.content_hash)
+
     @staticmethod
-    def _library_info(copy: TempCopy, root: str) -> TrackInfo:
+    def _staged_copy(
+        path: str, copying: Future[StagedCopy], job: ScanJob, alive: Callable[[], bool]
+    ) -> StagedCopy | None:
+        """Waits for one copy; a failure that is the file's own is counted and gives None, a failure that ends
+        the job (the stick gone, the disk full, a stop) raises ``_Stop``."""
+        tally = job.tally
+        try:
+            return copying.result()
+        except SourceGone as exc:
+            if job.cancelled() or not alive():
+                raise _Stop("aborted", _why_stopped(alive)) from exc
+            tally.error(path, str(exc))
+        except DiskFull as exc:
+            tally.error(path, str(exc))
+            raise _Stop("failed", str(exc)) from exc
+        except ValueError as exc:
+            tally.error(path, str(exc))
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                tally.error(path, "the library disk is full")
+                raise _Stop("failed", "the library disk is full") from exc
+            tally.error(path, f"copy failed: {exc.strerror or exc}")
+        return None
+
+    def _library_info(self, copy: TempCopy, root: str) -> TrackInfo:
         source = copy.planned.info.path
-        source = source[len(root) + 1 :] if source.startswith(root + os.sep) else os.path.relpath(source, root)
+        source = source[len(root) :] if source.startswith(root) else os.path.relpath(source, root)
         source = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         return replace(
             copy.planned.info, path=str(copy.planned.destination), file_size=copy.stat.st_size,
             mtime_ns=copy.stat.st_mtime_ns, content_hash=copy.content_hash, source_path=clean_text(source, 1024),
         )
 
-    def _settle(self, pending: list[TempCopy], root: str, tally: ScanTally) -> None:
+    def _settle(self, pending: list[TempCopy], tally: ScanTally) -> None:
         """Makes a batch of whole temp copies durable, renames them into place, then commits their rows.
 
-        Two syncfs calls per batch (data, then the renames) instead of two fsyncs per file; a power cut
-        before the second leaves at most temp files, which the next import sweeps away.
+        The batch's folders are made first, so a full disk stops the batch before any rename. Two syncfs
+        calls per batch (data and folders, then the renames) instead of fsyncs per file; a power cut before
+        the second leaves at most temp files, which the next import sweeps away.
         """
         if not pending:
             return
         try:
+            for folder in {copy.planned.destination.parent for copy in pending}:
+                _make_folder(folder)
             sync_filesystem(self._music_dir)
         except DiskFull:
             for copy in pending:
@@ -505,10 +590,153 @@ class StickImporter:
         infos = []
         for copy in pending:
             os.rename(copy.temp, copy.planned.destination)  # a rename keeps the size and mtime of the copy
-            infos.append(self._library_info(copy, root))
+            infos.append(self._library_info(copy, tally.root))
         sync_filesystem(self._music_dir)
         self._store.add_tracks(infos)
         tally.added += len(infos)
+
+
+@dataclass(slots=True)
+class ImportTimings:
+    """Seconds spent in each stage of one import. Tag reading overlaps the duplicate check and the copy,
+    so the stages add up to more than the job."""
+
+    inventory_s: float = 0.0
+    duplicates_s: float = 0.0  # hashing the files that share a size with another (``hashed_first``)
+    hashed_first: int = 0
+    tags_s: float | None = None  # None when the reading was stopped before its end
+    copy_s: float = 0.0  # the copy, from the free-space check to the last batch settled
+    job_s: float = 0.0
+
+    @contextlib.contextmanager
+    def measure(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            setattr(self, stage, time.perf_counter() - started)
+
+    def __str__(self) -> str:
+        tags = f"{self.tags_s:.2f} s" if self.tags_s is not None else "stopped"
+        return (
+            f"{self.job_s:.2f} s: inventory {self.inventory_s:.2f} s, duplicate check {self.duplicates_s:.2f} s "
+            f"({self.hashed_first} files hashed first), tags {tags} (overlapping), copy {self.copy_s:.2f} s"
+        )
+
+
+class _Stop(Exception):
+    """The job ends here: ``outcome`` is "aborted" or "failed", ``message`` says why."""
+
+    def __init__(self, outcome: str, message: str) -> None:
+        super().__init__(message)
+        self.outcome, self.message = outcome, message
+
+
+class _ImportProgress:
+    """The import's counts and its ``import:state`` events, beside the scan's progress events."""
+
+    def __init__(self, job: ScanJob, events: _StateEvents) -> None:
+        self._job, self._events = job, events
+        self.files_total = self.bytes_total = self.files_done = self.bytes_done = 0
+
+    def _state(self, state: str, current: str | None = None, message: str = "") -> ImportState:
+        tally = self._job.tally
+        return ImportState(
+            job_id=tally.job_id, state=state,  # type: ignore[arg-type]
+            files_done=self.files_done, files_total=self.files_total,
+            bytes_done=self.bytes_done, bytes_total=self.bytes_total,
+            current_path=tally.relative(current) if current else None, message=message,
+        )
+
+    def plan(self, candidates: list[Candidate]) -> None:
+        """The totals are known (a file whose tags then fail comes off them): the import has started."""
+        self.files_total = len(candidates)
+        self.bytes_total = sum(c.found.file_size for c in candidates)
+        self._events.offer(self._state("started"))
+
+    def copying(self, path: str) -> None:
+        if self._events.due("copying"):  # building the events costs more than copying a small file
+            self._job.tally.current_path = path
+            self._job.report()
+            self._events.offer(self._state("copying", path))
+
+    def copied(self, size: int) -> None:
+        self.files_done += 1
+        self.bytes_done += size
+
+    def drop(self, size: int) -> None:
+        """A file that will not be imported after all (its tags could not be read)."""
+        self.files_total -= 1
+        self.bytes_total -= size
+
+    def stop(self, status: str, message: str) -> LibraryScanComplete:
+        self._events.offer(self._state(status, message=message))
+        self._events.flush()
+        return self._job.finish("completed" if status == "completed" else status)  # type: ignore[arg-type]
+
+
+class _TagFeed:
+    """The tags of the stick's files, read on a thread of its own while the copies run.
+
+    The reader yields results in any order; ``result_for`` waits for one file's. Each result is counted
+    (``on_result``, on this thread) as it arrives, so the scan's progress moves while the copies run.
+    """
+
+    def __init__(
+        self, reader: TagReader, files: list[FoundFile], cancelled: Callable[[], bool],
+        on_result: Callable[[], None],
+    ) -> None:
+        self._results: dict[str, TagResult] = {}
+        self._finished = False
+        self._changed = threading.Condition()
+        self._stopping = threading.Event()
+        self._started = time.perf_counter()
+        #: How long reading every file's tags took; None until it has, or when it was stopped first.
+        self.seconds: float | None = None
+        self._thread = threading.Thread(
+            target=self._read, args=(reader, [f.request() for f in files], cancelled, on_result),
+            name="import-tags", daemon=True,
+        )
+        self._thread.start()
+
+    def _read(
+        self, reader: TagReader, requests: list[TagRequest], cancelled: Callable[[], bool],
+        on_result: Callable[[], None],
+    ) -> None:
+        def stopped() -> bool:
+            return self._stopping.is_set() or cancelled()
+
+        try:
+            for result in reader.read(requests, stopped):
+                on_result()
+                with self._changed:
+                    self._results[result.path] = result
+                    self._changed.notify_all()
+            if not stopped():
+                self.seconds = time.perf_counter() - self._started
+        except Exception:
+            log.exception("reading the tags for an import failed")
+        finally:
+            with self._changed:
+                self._finished = True
+                self._changed.notify_all()
+
+    def result_for(self, path: str, cancelled: Callable[[], bool]) -> TagResult | None:
+        """Waits for the result of ``path``; None when ``cancelled()`` turns true first."""
+        with self._changed:
+            while path not in self._results:
+                if self._finished:
+                    return TagResult(path, error="its tags were not read")
+                if cancelled():
+                    return None
+                self._changed.wait(0.1)
+            return self._results.pop(path)
+
+    def close(self, *, wait: bool = False) -> None:
+        """Stops the reading (``wait``: lets it read what is left) and waits until nothing reads any more."""
+        if not wait:
+            self._stopping.set()
+        self._thread.join()
 
 
 class _StateEvents:
@@ -540,28 +768,29 @@ class _StateEvents:
 
 class _ParallelCopier:
     """Copies on a few threads (hashing and the system calls let go of the GIL, and a disk or stick answers
-    several requests at once), handing each result back in plan order. At most one file per thread is in
-    flight, so a stop has little to undo: ``close`` stops those and removes their temp copies."""
+    several requests at once) into temp files in ``staging``, handing each result back in path order. At
+    most one file per thread is in flight, so a stop has little to undo: ``close`` stops those and removes
+    their temp copies."""
 
-    def __init__(self, threads: int, cancelled: Callable[[], bool], temp_prefix: str) -> None:
-        self._threads, self._cancelled, self._temp_prefix = threads, cancelled, temp_prefix
+    def __init__(self, threads: int, cancelled: Callable[[], bool], staging: Path, temp_prefix: str) -> None:
+        self._threads, self._cancelled = threads, cancelled
+        self._staging, self._temp_prefix = staging, temp_prefix
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="import-copy")
         self._stopping = threading.Event()
         self._local = threading.local()
-        self._made_dirs: set[Path] = set()
-        self._in_flight: deque[tuple[PlannedCopy, Future[TempCopy]]] = deque()
-        self._discarded: list[Future[TempCopy]] = []
+        self._in_flight: deque[tuple[Candidate, Future[StagedCopy]]] = deque()
+        self._discarded: list[Future[StagedCopy]] = []
 
-    def copies(self, plan: Iterable[PlannedCopy]) -> Iterator[tuple[PlannedCopy, Future[TempCopy]]]:
-        """Each planned copy with its copy under way (``result()`` waits for it), in plan order."""
-        for n, planned in enumerate(plan):
-            self._in_flight.append((planned, self._executor.submit(self._copy, planned, n)))
+    def copies(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, Future[StagedCopy]]]:
+        """Each candidate with its copy under way (``result()`` waits for it), in the order given."""
+        for n, candidate in enumerate(candidates):
+            self._in_flight.append((candidate, self._executor.submit(self._copy, candidate, n)))
             if len(self._in_flight) >= self._threads:
                 yield self._in_flight.popleft()
         while self._in_flight:
             yield self._in_flight.popleft()
 
-    def discard(self, copying: Future[TempCopy]) -> None:
+    def discard(self, copying: Future[StagedCopy]) -> None:
         """A copy handed out but not wanted: ``close`` removes its temp file."""
         self._discarded.append(copying)
 
@@ -577,19 +806,15 @@ class _ParallelCopier:
     def _stopped(self) -> bool:
         return self._stopping.is_set() or self._cancelled()
 
-    def _copy(self, planned: PlannedCopy, n: int) -> TempCopy:
+    def _copy(self, candidate: Candidate, n: int) -> StagedCopy:
         buffer = getattr(self._local, "buffer", None)
         if buffer is None:  # one per thread: a fresh megabyte per small file costs more than the copy
             buffer = self._local.buffer = bytearray(COPY_CHUNK)
-        folder = planned.destination.parent
-        if folder not in self._made_dirs:
-            folder.mkdir(parents=True, exist_ok=True)  # made durable by the batch's syncfs
-            self._made_dirs.add(folder)
         tmp, copied, content_hash = copy_to_temp(
-            planned.info.path, folder, planned.info.content_hash, self._stopped, expected_size=planned.info.file_size,
-            buffer=buffer, temp_name=f"{self._temp_prefix}-{n}.part",
+            candidate.path, self._staging, candidate.content_hash, self._stopped,
+            expected_size=candidate.found.file_size, buffer=buffer, temp_name=f"{self._temp_prefix}-{n}.part",
         )
-        return TempCopy(planned, tmp, copied, content_hash)
+        return StagedCopy(candidate, tmp, copied, content_hash)
 
 
 class _BatchSettler:
@@ -631,6 +856,25 @@ def sweep_temp_files(music_dir: Path) -> int:
         path.unlink(missing_ok=True)
         count += 1
     return count
+
+
+def _count_scanned(tally: ScanTally) -> None:
+    """A tag result is in (the tag thread is the only one that counts them)."""
+    tally.scanned += 1
+
+
+def _why_stopped(alive: Callable[[], bool]) -> str:
+    return "the stick was removed" if not alive() else "import stopped"
+
+
+def _make_folder(folder: Path) -> None:
+    """A destination folder (and its parents); made durable by the batch's syncfs."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull("the library disk is full") from exc
+        raise
 
 
 def _stat_ok(path: str) -> bool:
