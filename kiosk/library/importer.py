@@ -50,6 +50,8 @@ COPY_CHUNK = 1024 * 1024
 DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024
 MAX_COMPONENT_BYTES = 120
 TEMP_PREFIX = ".import-"
+#: Files hashed before the copy go to the threads in runs of this many files or bytes (one file may be more).
+HASH_RUN_FILES, HASH_RUN_BYTES = 32, 16 * 1024 * 1024
 _FORBIDDEN = str.maketrans({c: "_" for c in '/\\:*?"<>|'})
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
@@ -397,7 +399,7 @@ class StickImporter:
         sizes = Counter(f.file_size for f in files)
         library = self._store.files_of_sizes(sizes)
         library_sizes = {twin.file_size for twin in library}
-        suspects = [f.path for f in files if sizes[f.file_size] > 1 or f.file_size in library_sizes]
+        suspects = [f for f in files if sizes[f.file_size] > 1 or f.file_size in library_sizes]
         self.last_timings.hashed_first = len(suspects)
         stick_hashes = self._hash_stick_files(suspects, job, alive)
         if stick_hashes is None:
@@ -418,27 +420,44 @@ class StickImporter:
         return candidates
 
     def _hash_stick_files(
-        self, paths: list[str], job: ScanJob, alive: Callable[[], bool]
+        self, files: list[FoundFile], job: ScanJob, alive: Callable[[], bool]
     ) -> dict[str, str | None] | None:
         """Content hashes of these stick files (None for a file that cannot be read, counted as an error),
-        on the copy threads; None when the stick went away or the job was stopped."""
+        on the copy threads; None when the stick went away or the job was stopped.
+
+        Each task hashes a run of files with its thread's buffer: a task and a fresh buffer per small file
+        cost more than hashing it.
+        """
         hashes: dict[str, str | None] = {}
+        buffers = threading.local()
+
+        def hash_run(run: list[FoundFile]) -> list[str | SourceGone]:
+            buffer = _thread_buffer(buffers)
+            out: list[str | SourceGone] = []
+            for found in run:
+                try:
+                    out.append(hash_file(found.path, job.cancelled, buffer))
+                except SourceGone as exc:
+                    out.append(exc)
+            return out
+
         with ThreadPoolExecutor(self._copy_threads, thread_name_prefix="import-hash") as executor:
-            futures = [(path, executor.submit(hash_file, path, job.cancelled)) for path in paths]
+            runs = [(run, executor.submit(hash_run, run)) for run in _runs(files, HASH_RUN_FILES, HASH_RUN_BYTES)]
             try:
-                for path, future in futures:
-                    try:
-                        hashes[path] = future.result()
-                    except SourceGone as exc:
-                        if job.cancelled() or not alive():
-                            return None
-                        job.tally.error(path, str(exc))
-                        hashes[path] = None
-                    job.tally.current_path = path
+                for run, hashing in runs:
+                    for found, outcome in zip(run, hashing.result(), strict=True):
+                        if isinstance(outcome, SourceGone):
+                            if job.cancelled() or not alive():
+                                return None
+                            job.tally.error(found.path, str(outcome))
+                            hashes[found.path] = None
+                        else:
+                            hashes[found.path] = outcome
+                    job.tally.current_path = run[-1].path
                     job.report()
             finally:
-                for _, future in futures:
-                    future.cancel()
+                for _, hashing in runs:
+                    hashing.cancel()
         return hashes
 
     def _library_hashes(self, library: list[FileHash], cancelled: Callable[[], bool]) -> set[str]:
@@ -605,7 +624,7 @@ class ImportTimings:
     duplicates_s: float = 0.0  # hashing the files that share a size with another (``hashed_first``)
     hashed_first: int = 0
     tags_s: float | None = None  # None when the reading was stopped before its end
-    copy_s: float = 0.0  # the copy, from the free-space check to the last batch settled
+    copy_s: float = 0.0  # from the first copy to the last batch settled (tags may still be read meanwhile)
     job_s: float = 0.0
 
     @contextlib.contextmanager
@@ -766,6 +785,28 @@ class _StateEvents:
         self._throttle.flush()
 
 
+def _runs(files: list[FoundFile], max_files: int, max_bytes: int) -> Iterator[list[FoundFile]]:
+    """``files`` in order, cut into runs of at most ``max_files`` files and (unless one file is more) ``max_bytes``."""
+    run: list[FoundFile] = []
+    run_bytes = 0
+    for found in files:
+        if run and (len(run) >= max_files or run_bytes + found.file_size > max_bytes):
+            yield run
+            run, run_bytes = [], 0
+        run.append(found)
+        run_bytes += found.file_size
+    if run:
+        yield run
+
+
+def _thread_buffer(local: threading.local) -> bytearray:
+    """This thread's copy buffer: a fresh megabyte per small file costs more than the copy."""
+    buffer = getattr(local, "buffer", None)
+    if buffer is None:
+        buffer = local.buffer = bytearray(COPY_CHUNK)
+    return buffer
+
+
 class _ParallelCopier:
     """Copies on a few threads (hashing and the system calls let go of the GIL, and a disk or stick answers
     several requests at once) into temp files in ``staging``, handing each result back in path order. At
@@ -807,9 +848,7 @@ class _ParallelCopier:
         return self._stopping.is_set() or self._cancelled()
 
     def _copy(self, candidate: Candidate, n: int) -> StagedCopy:
-        buffer = getattr(self._local, "buffer", None)
-        if buffer is None:  # one per thread: a fresh megabyte per small file costs more than the copy
-            buffer = self._local.buffer = bytearray(COPY_CHUNK)
+        buffer = _thread_buffer(self._local)
         tmp, copied, content_hash = copy_to_temp(
             candidate.path, self._staging, candidate.content_hash, self._stopped,
             expected_size=candidate.found.file_size, buffer=buffer, temp_name=f"{self._temp_prefix}-{n}.part",

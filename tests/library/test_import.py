@@ -11,7 +11,9 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,8 @@ from mutagen.flac import FLAC
 
 from kiosk.core.bus import RecordingBus
 from kiosk.core.events import ImportState, LibraryScanComplete
+from kiosk.core.models import TrackInfo
+from kiosk.core.ports.usb import TagRequest
 from kiosk.library.importer import (
     SourceGone,
     StickImporter,
@@ -29,7 +33,7 @@ from kiosk.library.importer import (
 )
 from kiosk.library.scanner import Scanner
 from kiosk.library.store import SqlLibraryStore
-from kiosk.library.tags import ProcessTagReader
+from kiosk.library.tags import ProcessTagReader, read_track
 from tests.conftest import skip_or_fail
 from tests.media import ffmpeg_available, make_tone
 
@@ -342,3 +346,143 @@ def test_a_stop_between_batches_keeps_the_settled_rows_and_leaves_nothing_half_d
     assert result.added == store.count_tracks() == 5  # two settled batches, and the whole copy made before the stop
     _assert_rows_point_at_whole_files(store, music)
     assert len([p for p in music.rglob("*") if p.is_file()]) == 5, "a file without a row was left in the library"
+
+
+# Tag readers for the overlap tests: real functions run by a real ProcessTagReader in its worker processes.
+# The stick is tmp_path/"stick" and the library tmp_path/"music", so a worker finds the library from the path.
+
+
+def _library_of(request: TagRequest) -> Path:
+    return next(p for p in Path(request.path).parents if p.name == "stick").parent / "music"
+
+
+def read_last_after_the_others_are_in_place(request: TagRequest, covers_dir: str | None) -> TrackInfo:
+    """Reads ``zz-last.flac`` only once the four songs before it are renamed into the library (or a minute has
+    passed), and puts in its title how many it found: tags that are still being read while copies land."""
+    info = read_track(request, covers_dir)
+    if os.path.basename(request.path) != "zz-last.flac":
+        return info
+    music, in_place = _library_of(request), 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        in_place = len([p for p in music.rglob("*.flac") if p.is_file()]) if music.is_dir() else 0
+        if in_place >= 4:
+            break
+        time.sleep(0.05)
+    return replace(info, title=f"read with {in_place} songs in place")
+
+
+def read_first_slowly(request: TagRequest, covers_dir: str | None) -> TrackInfo:
+    """The first file in path order answers a second late, so its result comes after the second file's."""
+    if os.path.basename(request.path) == "a.flac":
+        time.sleep(1.0)
+    return read_track(request, covers_dir)
+
+
+def read_slow_one_for_a_minute(request: TagRequest, covers_dir: str | None) -> TrackInfo:
+    if os.path.basename(request.path) == "zz-slow.flac":
+        time.sleep(60)
+    return read_track(request, covers_dir)
+
+
+def test_files_are_copied_and_settled_while_later_tags_are_still_being_read(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus
+) -> None:
+    """The last file's tags are read only once the four files before it are in the library: if the copy
+    waited for every tag first, that read would wait a minute in vain and its title would say so."""
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    sources = _stick(stick, media_cache)
+    tags = {"title": "Last", "artist": "Band", "album": "Live"}
+    last = make_tone(stick / "zz-last.flac", "flac", freq=900, tags=tags, cache_dir=media_cache)
+    reader = ProcessTagReader(tmp_path / "covers", workers=2, seconds_per_file=120,
+                              read_function=read_last_after_the_others_are_in_place)
+    try:
+        result = StickImporter(store, bus, reader, music, batch_size=1).import_from(stick)
+    finally:
+        reader.close()
+    assert (result.status, result.added, result.errors) == ("completed", 5, 0)
+    titles = {t.source_path: t.title for t in store.list_tracks(limit=10)}
+    assert titles["zz-last.flac"] == "read with 4 songs in place"
+    assert sorted(titles) == sorted(str(p.relative_to(stick)) for p in [*sources, last])
+    _assert_rows_point_at_whole_files(store, music)
+
+
+def test_names_follow_path_order_whatever_order_the_tags_arrive_in(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus
+) -> None:
+    """Two different songs with the same tags: the first in path order gets the plain name even though its
+    tags arrive a second after the other's."""
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    same = {"title": "Same", "artist": "Band", "album": "Live"}
+    (stick / "dir0").mkdir(parents=True)
+    (stick / "dir1").mkdir()
+    make_tone(stick / "dir0" / "a.flac", "flac", freq=300, tags=same, cache_dir=media_cache)
+    make_tone(stick / "dir1" / "b.flac", "flac", freq=600, tags=same, cache_dir=media_cache)
+    reader = ProcessTagReader(tmp_path / "covers", workers=2, read_function=read_first_slowly)
+    try:
+        result = StickImporter(store, bus, reader, music).import_from(stick)
+    finally:
+        reader.close()
+    assert (result.status, result.added) == ("completed", 2)
+    names = {t.source_path: Path(t.path).name for t in store.list_tracks(limit=10)}
+    assert names == {"dir0/a.flac": "Same.flac", "dir1/b.flac": "Same (2).flac"}
+
+
+def test_a_file_whose_tags_fail_leaves_no_copy_and_no_row_while_the_others_import(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    """Tried: a stick with four songs and a ``.flac`` that is not audio at all, copied before its tags are
+    known. Must survive: the four songs (files and rows); the broken file is an error with its reason, its
+    temp copy is gone, and it comes off the import's totals so the progress ends full."""
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    sources = _stick(stick, media_cache)
+    broken = stick / "dir0" / "broken.flac"
+    broken.write_bytes(os.urandom(50_000))  # a size no other file has: copied without a hash made first
+    result = StickImporter(store, bus, reader, music).import_from(stick)
+    assert (result.status, result.added, result.errors) == ("completed", 4, 1)
+    assert result.error_reasons[0].startswith("dir0/broken.flac: ")
+    assert sorted(t.source_path or "" for t in store.list_tracks(limit=10)) == sorted(
+        str(p.relative_to(stick)) for p in sources
+    )
+    _assert_rows_point_at_whole_files(store, music)
+    assert len([p for p in music.rglob("*") if p.is_file()]) == 4
+    final = bus.of_type(ImportState)[-1]
+    good_bytes = sum(p.stat().st_size for p in sources)
+    assert (final.state, final.files_done, final.files_total, final.bytes_done, final.bytes_total) == (
+        "completed", 4, 4, good_bytes, good_bytes
+    )
+    assert bus.of_type(ImportState)[0].files_total == 5  # before its tags failed, it was to be imported
+
+
+def test_a_stop_while_a_copy_waits_for_its_tags_ends_at_once_and_leaves_no_temp_copy(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus
+) -> None:
+    """The last file's tags would take a minute; the job is stopped while its copy waits for them. It ends
+    without waiting for the tags, keeps the settled songs and leaves neither a temp copy nor its row."""
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    _stick(stick, media_cache)
+    make_tone(stick / "zz-slow.flac", "flac", freq=900, tags={"title": "Slow"}, cache_dir=media_cache)
+    reader = ProcessTagReader(tmp_path / "covers", workers=2, seconds_per_file=120,
+                              read_function=read_slow_one_for_a_minute)
+    cancel = threading.Event()
+
+    def stop_soon_after_the_last_copy_starts(event: ImportState) -> None:
+        if event.state == "copying" and event.files_done == 4:
+            threading.Timer(0.5, cancel.set).start()  # by then its copy waits for its tags
+
+    bus.subscribe(ImportState, stop_soon_after_the_last_copy_starts)
+    results: list[LibraryScanComplete] = []
+    importer = StickImporter(store, bus, reader, music, batch_size=1, progress_interval=0)
+    job = threading.Thread(target=lambda: results.append(importer.import_from(stick, cancel=cancel)))
+    try:
+        job.start()
+        job.join(timeout=30)  # far less than the minute the tags would take
+        assert not job.is_alive(), "the job waited for the slow tags after it was stopped"
+    finally:
+        cancel.set()
+        job.join()
+        reader.close()
+    assert (results[0].status, results[0].added) == ("aborted", 4)
+    assert store.count_tracks() == 4
+    _assert_rows_point_at_whole_files(store, music)
+    assert len([p for p in music.rglob("*") if p.is_file()]) == 4
