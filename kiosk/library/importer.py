@@ -392,7 +392,8 @@ class StickImporter:
         Only files of the same size can be the same, so only a file that shares its size with another on
         the stick or in the library is hashed before the copy (a library file scanned in place, never
         hashed, is hashed then too, and its hash kept). Every other file is hashed while it copies, so a
-        stick with no repeats is read once. Of repeats on the stick the first in path order is kept.
+        stick with no repeats is read once. Of repeats on the stick the first in path order is kept (tags are
+        read later, but the same bytes give the same tags, so the one kept fails only where the others would).
         None when the stick went away or the job was stopped.
         """
         tally = job.tally

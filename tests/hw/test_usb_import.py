@@ -285,7 +285,8 @@ def test_a_stick_pulled_in_the_middle_of_a_file_leaves_no_part_of_it(
     rig.service.start()
     _plug(rig, stick, loop_sticks)
     name = stick.partition_name
-    # Generous: before the copy, the scan hashes both files through FUSE, which a loaded machine makes slow.
+    # Generous: before the copy, the import hashes both files (they share a size) through FUSE while the tag
+    # workers read them too, which a loaded machine makes slow.
     wait_for(lambda: {"removed", "safe-to-remove"} & set(rig.states(name)), "the removal", timeout=240)
     complete = rig.bus.of_type(LibraryScanComplete)[-1]
     assert getattr(on_copy_start, "armed", False), f"no copy ever started: {complete}"

@@ -348,7 +348,8 @@ def test_a_stop_between_batches_keeps_the_settled_rows_and_leaves_nothing_half_d
     assert len([p for p in music.rglob("*") if p.is_file()]) == 5, "a file without a row was left in the library"
 
 
-# Tag readers for the overlap tests: real functions run by a real ProcessTagReader in its worker processes.
+# Tag readers for the overlap tests: real functions run by a real ProcessTagReader in its worker processes,
+# one file per task (chunk_files=1) so that a file that waits holds up no other file's result.
 # The stick is tmp_path/"stick" and the library tmp_path/"music", so a worker finds the library from the path.
 
 
@@ -394,7 +395,7 @@ def test_files_are_copied_and_settled_while_later_tags_are_still_being_read(
     sources = _stick(stick, media_cache)
     tags = {"title": "Last", "artist": "Band", "album": "Live"}
     last = make_tone(stick / "zz-last.flac", "flac", freq=900, tags=tags, cache_dir=media_cache)
-    reader = ProcessTagReader(tmp_path / "covers", workers=2, seconds_per_file=120,
+    reader = ProcessTagReader(tmp_path / "covers", workers=2, seconds_per_file=120, chunk_files=1,
                               read_function=read_last_after_the_others_are_in_place)
     try:
         result = StickImporter(store, bus, reader, music, batch_size=1).import_from(stick)
@@ -418,7 +419,7 @@ def test_names_follow_path_order_whatever_order_the_tags_arrive_in(
     (stick / "dir1").mkdir()
     make_tone(stick / "dir0" / "a.flac", "flac", freq=300, tags=same, cache_dir=media_cache)
     make_tone(stick / "dir1" / "b.flac", "flac", freq=600, tags=same, cache_dir=media_cache)
-    reader = ProcessTagReader(tmp_path / "covers", workers=2, read_function=read_first_slowly)
+    reader = ProcessTagReader(tmp_path / "covers", workers=2, chunk_files=1, read_function=read_first_slowly)
     try:
         result = StickImporter(store, bus, reader, music).import_from(stick)
     finally:
@@ -462,7 +463,7 @@ def test_a_stop_while_a_copy_waits_for_its_tags_ends_at_once_and_leaves_no_temp_
     stick, music = tmp_path / "stick", tmp_path / "music"
     _stick(stick, media_cache)
     make_tone(stick / "zz-slow.flac", "flac", freq=900, tags={"title": "Slow"}, cache_dir=media_cache)
-    reader = ProcessTagReader(tmp_path / "covers", workers=2, seconds_per_file=120,
+    reader = ProcessTagReader(tmp_path / "covers", workers=2, seconds_per_file=120, chunk_files=1,
                               read_function=read_slow_one_for_a_minute)
     cancel = threading.Event()
 
