@@ -480,12 +480,14 @@ class StickImporter:
     ) -> tuple[str, str]:
         """Copies the candidates in path order while their tags are still being read, and settles the whole
         copies batch by batch; returns how the job ended and why (empty when it completed)."""
+        if not candidates:
+            return "completed", ""
         tally = job.tally
         tally.status = "importing"
+        stick = tally.root.rstrip(os.sep) or os.sep  # where a reason that is no one file's points
         self._music_dir.mkdir(parents=True, exist_ok=True)
         sweep_temp_files(self._music_dir)
-        if candidates:
-            progress.copying(candidates[0].path)  # before the first read: a change of state goes out at once
+        progress.copying(candidates[0].path)  # before the first read: a change of state goes out at once
         taken: set[str] = set()
         batch: list[TempCopy] = []
         batch_bytes = 0
@@ -513,7 +515,7 @@ class StickImporter:
                         settler.settle(batch)
                     except DiskFull as exc:  # from the batch before, which was still settling
                         outcome, message = "failed", str(exc)
-                        tally.error(tally.root, message)
+                        tally.error(stick, message)
                         break
                     batch, batch_bytes = [], 0
             try:
@@ -523,7 +525,7 @@ class StickImporter:
             except DiskFull as exc:
                 if outcome != "failed":
                     outcome, message = "failed", str(exc)
-                    tally.error(tally.root, message)
+                    tally.error(stick, message)
         finally:
             copier.close()  # what was still in flight is stopped and its temp copies removed
             settler.close()
