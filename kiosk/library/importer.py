@@ -755,7 +755,8 @@ class _TagFeed:
             return self._results.pop(path)
 
     def close(self, *, wait: bool = False) -> None:
-        """Stops the reading (``wait``: lets it read what is left) and waits until nothing reads any more."""
+        """Stops the reading (``wait``: lets it read what is left first) and waits for the thread; on a stop the
+        reader cancels the work its processes still had."""
         if not wait:
             self._stopping.set()
         self._thread.join()
