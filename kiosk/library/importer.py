@@ -4,11 +4,12 @@ After the scan's inventory the stages overlap, so the job takes about as long as
 reading (CPU, in worker processes) and copying (a stick in, a card out), not their sum:
 
 - tags are read in the background from the moment the inventory ends;
-- meanwhile what the library already holds is dropped (same content hash; only files that share their
-  size with another are hashed for this), and free space is checked for what is left;
+- meanwhile what the library already holds is dropped (same content hash; only files of the size of a
+  library file are hashed for this), and free space is checked for what is left;
 - then each file is copied, in path order, into a temp file in the library folder that is hashed while
-  it is written; once its tags are in, it gets its destination from the sanitised tags (in path order,
-  so names are the same whatever order tags arrive in);
+  it is written; a repeat of a file before it on the stick is found then and its copy removed; once its
+  tags are in, it gets its destination from the sanitised tags (in path order, so names are the same
+  whatever order tags arrive in);
 - batches of whole copies are made durable (syncfs), renamed into place and made durable again before
   their rows are committed, so no row ever points at a missing or half-copied file.
 
@@ -31,7 +32,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from kiosk.core.bus import EventBus
@@ -347,8 +348,11 @@ class StickImporter:
             job.tally.total, job.tally.status = len(files), "reading"
             job.report()
             tags = _TagFeed(self._reader, files, job.cancelled, on_result=lambda: _count_scanned(job.tally))
+            # When the whole stick fits, its own repeats can wait to be found as they copy; else they are
+            # hashed first too, so that a stick whose new songs fit is never refused for its repeats.
+            repeats_first = bool(self._space_shortfall(sum(f.file_size for f in files)))
             with timings.measure("duplicates_s"):
-                candidates = self._drop_duplicates(files, job, alive)
+                candidates = self._drop_duplicates(files, job, alive, repeats_first=repeats_first)
             if candidates is None:
                 return end("aborted", _why_stopped(alive))
             progress.plan(candidates)
@@ -385,22 +389,26 @@ class StickImporter:
         )
 
     def _drop_duplicates(
-        self, files: list[FoundFile], job: ScanJob, alive: Callable[[], bool]
+        self, files: list[FoundFile], job: ScanJob, alive: Callable[[], bool], *, repeats_first: bool
     ) -> list[Candidate] | None:
-        """The files to copy, in path order: what the library already holds and the stick's own repeats go.
+        """The files to copy, in path order, without what the library already holds (same content hash).
 
-        Only files of the same size can be the same, so only a file that shares its size with another on
-        the stick or in the library is hashed before the copy (a library file scanned in place, never
-        hashed, is hashed then too, and its hash kept). Every other file is hashed while it copies, so a
-        stick with no repeats is read once. Of repeats on the stick the first in path order is kept (tags are
-        read later, but the same bytes give the same tags, so the one kept fails only where the others would).
+        Only files of the same size can be the same, so only a file of the size of a library file is hashed
+        before the copy (a library file scanned in place, never hashed, is hashed then too, and its hash
+        kept): a stick imported again is read, never written. Every other file is hashed while it copies,
+        so a stick is read once; a repeat of a file before it on the same stick is found then and its copy
+        removed (see ``_named_copy``). With ``repeats_first``, files that share their size on the stick are
+        hashed first too and their repeats dropped here. Of repeats, the first in path order is kept.
         None when the stick went away or the job was stopped.
         """
         tally = job.tally
         sizes = Counter(f.file_size for f in files)
         library = self._store.files_of_sizes(sizes)
         library_sizes = {twin.file_size for twin in library}
-        suspects = [f for f in files if sizes[f.file_size] > 1 or f.file_size in library_sizes]
+        suspects = [
+            f for f in files if f.file_size in library_sizes or (repeats_first and sizes[f.file_size] > 1)
+        ]
+        self.last_timings.shared_size = sum(1 for f in files if sizes[f.file_size] > 1 or f.file_size in library_sizes)
         self.last_timings.hashed_first = len(suspects)
         stick_hashes = self._hash_stick_files(suspects, job, alive)
         if stick_hashes is None:
@@ -488,7 +496,7 @@ class StickImporter:
         self._music_dir.mkdir(parents=True, exist_ok=True)
         sweep_temp_files(self._music_dir)
         progress.copying(candidates[0].path)  # before the first read: a change of state goes out at once
-        taken: set[str] = set()
+        kept = _Kept()
         batch: list[TempCopy] = []
         batch_bytes = 0
         outcome, message = "completed", ""
@@ -501,7 +509,7 @@ class StickImporter:
                     if job.cancelled():
                         copier.discard(copying)
                         raise _Stop("aborted", _why_stopped(alive))
-                    copy = self._named_copy(candidate, copying, tags, job, progress, alive, taken)
+                    copy = self._named_copy(candidate, copying, tags, job, progress, alive, kept)
                 except _Stop as stop:
                     outcome, message = stop.outcome, stop.message
                     break
@@ -535,17 +543,24 @@ class StickImporter:
 
     def _named_copy(
         self, candidate: Candidate, copying: Future[StagedCopy], tags: _TagFeed, job: ScanJob,
-        progress: _ImportProgress, alive: Callable[[], bool], taken: set[str],
+        progress: _ImportProgress, alive: Callable[[], bool], kept: _Kept,
     ) -> TempCopy | None:
         """One file's whole copy matched with its tags and given its destination; None when the file failed
-        (counted as an error, its temp copy gone). Raises ``_Stop`` when the job must end.
+        (counted as an error) or repeats a file kept before it (counted as skipped); its temp copy is gone
+        then. Raises ``_Stop`` when the job must end.
 
-        Destinations are planned here, in path order, so names do not depend on the order tags arrive in.
+        Files are taken in path order, so the first of repeats is the one kept, and names do not depend on
+        the order tags arrive in.
         """
         staged = self._staged_copy(candidate.path, copying, job, alive)
         if staged is None:
             return None
         path = candidate.path
+        if staged.content_hash in kept.hashes:  # the same bytes as a file before it on this stick
+            staged.temp.unlink(missing_ok=True)
+            job.tally.skip(path)
+            progress.drop(candidate.found.file_size)
+            return None
         tag = tags.result_for(path, job.cancelled)
         if tag is None or tag.info is None:
             staged.temp.unlink(missing_ok=True)
@@ -555,7 +570,8 @@ class StickImporter:
             progress.drop(candidate.found.file_size)
             return None
         info = replace(tag.info, content_hash=staged.content_hash)
-        planned = PlannedCopy(info, plan_destination(info, self._music_dir, taken))
+        planned = PlannedCopy(info, plan_destination(info, self._music_dir, kept.names))
+        kept.hashes.add(staged.content_hash)
         return TempCopy(planned, staged.temp, staged.stat, staged.content_hash)
 
     @staticmethod
@@ -624,7 +640,8 @@ class ImportTimings:
     so the stages add up to more than the job."""
 
     inventory_s: float = 0.0
-    duplicates_s: float = 0.0  # hashing the files that share a size with another (``hashed_first``)
+    duplicates_s: float = 0.0  # hashing ``hashed_first`` files before the copy to drop what the library holds
+    shared_size: int = 0  # files that share their size with another on the stick or in the library
     hashed_first: int = 0
     tags_s: float | None = None  # None when the reading was stopped before its end
     copy_s: float = 0.0  # from the first copy to the last batch settled (tags may still be read meanwhile)
@@ -642,8 +659,17 @@ class ImportTimings:
         tags = f"{self.tags_s:.2f} s" if self.tags_s is not None else "stopped"
         return (
             f"{self.job_s:.2f} s: inventory {self.inventory_s:.2f} s, duplicate check {self.duplicates_s:.2f} s "
-            f"({self.hashed_first} files hashed first), tags {tags} (overlapping), copy {self.copy_s:.2f} s"
+            f"({self.hashed_first} of {self.shared_size} files of a shared size hashed first), tags {tags} "
+            f"(overlapping), copy {self.copy_s:.2f} s"
         )
+
+
+@dataclass(slots=True)
+class _Kept:
+    """What the job has kept so far, in path order: destination names taken and the content copied."""
+
+    names: set[str] = field(default_factory=set)
+    hashes: set[str] = field(default_factory=set)
 
 
 class _Stop(Exception):
@@ -671,7 +697,7 @@ class _ImportProgress:
         )
 
     def plan(self, candidates: list[Candidate]) -> None:
-        """The totals are known (a file whose tags then fail comes off them): the import has started."""
+        """The totals are known (a file that repeats another or whose tags fail comes off them later)."""
         self.files_total = len(candidates)
         self.bytes_total = sum(c.found.file_size for c in candidates)
         self._events.offer(self._state("started"))
@@ -687,7 +713,7 @@ class _ImportProgress:
         self.bytes_done += size
 
     def drop(self, size: int) -> None:
-        """A file that will not be imported after all (its tags could not be read)."""
+        """A file that will not be imported after all: its tags could not be read, or it repeats another."""
         self.files_total -= 1
         self.bytes_total -= size
 

@@ -115,6 +115,11 @@ def test_a_second_import_of_the_same_music_skips_every_file(
     (stick / "copy-of-f0.flac").write_bytes((stick / "dir0" / "f0.flac").read_bytes())  # same content twice
     first = StickImporter(store, bus, reader, music).import_from(stick)
     assert (first.added, first.skipped) == (4, 1)
+    # The repeat was found as it was copied (hashed while written): its copy is gone, and it came off the totals.
+    _assert_rows_point_at_whole_files(store, music)
+    assert len([p for p in music.rglob("*") if p.is_file()]) == 4
+    states = bus.of_type(ImportState)
+    assert (states[0].files_total, states[-1].files_done, states[-1].files_total) == (5, 4, 4)
     second = StickImporter(store, bus, reader, music).import_from(stick)
     assert (second.status, second.added, second.skipped) == ("completed", 0, 5)
     assert store.count_tracks() == 4
@@ -211,6 +216,27 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         yield target
     finally:
         subprocess.run(["umount", "-l", str(target)], check=False)
+
+
+def test_a_stick_that_fits_only_without_its_repeats_is_imported(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader,
+    small_disk: Path,
+) -> None:
+    """Tried: the same 1.6 MB song twice on a stick, a 3 MB library disk. Both copies would not fit; the song
+    once does, so the repeats are hashed before the copy and the song is imported once, never refused."""
+    stick = tmp_path / "stick"
+    stick.mkdir()
+    song = make_tone(stick / "a.wav", "wav", seconds=9.0, tags={"title": "Twice"}, cache_dir=media_cache)
+    shutil.copyfile(song, stick / "b.wav")
+    music = small_disk / "music"
+    assert 2 * song.stat().st_size > shutil.disk_usage(small_disk).free > song.stat().st_size
+    importer = StickImporter(store, bus, reader, music, reserve_bytes=0)
+    result = importer.import_from(stick)
+    assert (result.status, result.added, result.skipped, result.errors) == ("completed", 1, 1, 0)
+    assert importer.last_timings.hashed_first == 2
+    (track,) = store.list_tracks()
+    assert track.source_path == "a.wav"
+    _assert_rows_point_at_whole_files(store, music)
 
 
 @pytest.mark.parametrize("batch_size", [100, 1], ids=["one-batch", "a-batch-per-file-settling-while-copying"])
