@@ -513,3 +513,19 @@ def test_a_stop_while_a_copy_waits_for_its_tags_ends_at_once_and_leaves_no_temp_
     assert store.count_tracks() == 4
     _assert_rows_point_at_whole_files(store, music)
     assert len([p for p in music.rglob("*") if p.is_file()]) == 4
+
+
+def test_with_every_tag_read_before_the_copy_the_import_is_the_same(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    """``tags_beside_copy=False`` (for machines whose copy is CPU-bound) changes when copies start, not what
+    lands: the same names, whole files, rows, and the same events from started to completed."""
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    _stick(stick, media_cache)
+    result = StickImporter(store, bus, reader, music, tags_beside_copy=False).import_from(stick)
+    assert (result.status, result.added, result.errors) == ("completed", 4, 0)
+    paths = sorted(Path(t.path).relative_to(music).as_posix() for t in store.list_tracks(limit=100))
+    assert paths == [f"Band/Live/0{i + 1} Track {i}.flac" for i in range(4)]
+    _assert_rows_point_at_whole_files(store, music)
+    states = bus.of_type(ImportState)
+    assert states[0].state == "started" and states[-1].state == "completed" and states[-1].files_done == 4
