@@ -61,7 +61,7 @@ def _texture_bytes(texture: Texture | None) -> int:
 class CoverCache:
     """``request(cover_id, size, callback)``: callback(texture, average_rgb) on the main thread."""
 
-    def __init__(self, resolve: Callable[[str], Path | None], *, capacity: int = 300, max_bytes: int = 4 << 20,
+    def __init__(self, resolve: Callable[[str], Path | None], *, capacity: int = 300, max_bytes: int = 2 << 20,
                  workers: int = 2) -> None:
         self._resolve = resolve
         self._capacity = capacity

@@ -6,11 +6,13 @@ puts it in a window, so tests drive exactly what runs on the appliance.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import Callable
 from typing import Any
 
+from kivy.animation import Animation
 from kivy.clock import Clock
 from kivy.graphics import Color, Rectangle
 from kivy.metrics import dp, sp
@@ -33,7 +35,7 @@ from kiosk.ui.screens.nowplaying import NowPlayingScreen
 from kiosk.ui.screens.playlists import PlaylistsScreen
 from kiosk.ui.screens.queue import QueueScreen
 from kiosk.ui.screens.settings import SettingsScreen
-from kiosk.ui.widgets import Filled, Text, Toast
+from kiosk.ui.widgets import Filled, Text, Toast, forget_recycled_views
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,11 @@ SCREENS: dict[str, Callable[[UiContext], Screen]] = {
     "import": ImportScreen,
     "settings": SettingsScreen,
 }
+
+#: Screens let go when left and built afresh on the next visit: each is several MB of widgets and
+#: textures, and the peak memory is what the screens alive at once hold. The library stays (it empties
+#: its lists itself when left), as do now playing and the import panel, which must hear a stick arrive.
+RELEASED_WHEN_LEFT = frozenset({"playlists", "settings"})
 
 NAV_ITEMS = (
     ("now", "♫", "Playing"),
@@ -147,6 +154,8 @@ class KioskRoot(FloatLayout):
             self.nav.add_widget(button)
         self.screens = ScreenManager(transition=NoTransition())
         self._built: dict[str, Screen] = {}
+        self._left_states: dict[str, Any] = {}  # what a let-go screen restores on its next visit
+        self._showing = ""
         # Now playing is the first thing seen and the import panel must hear a stick arrive; the other
         # screens are built on their first visit (the library alone is tens of MB with 50,000 tracks).
         self.screen("now")
@@ -217,8 +226,36 @@ class KioskRoot(FloatLayout):
                 built.ask_pin = lambda title, done: self.pin_prompt.open(title, self._valid_new_pin, done)
             self._built[name] = built
             self.screens.add_widget(built)
+            if name in self._left_states:
+                built.restore(self._left_states.pop(name))  # type: ignore[attr-defined]
             log.debug("built the %s screen", name)
         return built
+
+    def release(self, name: str) -> None:
+        """Lets a screen that is not showing go: it unbinds from the core's events, leaves the screen
+        manager, and its widgets and textures are freed (the next visit builds it again)."""
+        screen = self._built.get(name)
+        if screen is None or self.screens.current == name:
+            return
+        transition = self.screens.transition
+        if transition.is_active:  # the switch away is still running: let it finish first
+            Clock.schedule_once(lambda _dt: self.release(name), 0)
+            return
+        if transition.screen_out is screen:  # it would keep the screen alive until the next switch
+            self.screens.transition = NoTransition()
+        del self._built[name]
+        state = screen.release()  # type: ignore[attr-defined]
+        if state is not None:
+            self._left_states[name] = state
+        self.screens.remove_widget(screen)
+        forget_recycled_views()  # rows Kivy keeps for reuse still point at the screen through their data
+        for widget in screen.walk(restrict=True):
+            Animation.cancel_all(widget)  # a running animation (a scroll bar fading) holds its widget
+        # Kivy widgets hold reference cycles: collect them now, and once more when the last scroll bar
+        # timer of the screen has run, so the next screen reuses their memory instead of adding its own.
+        gc.collect()
+        Clock.schedule_once(lambda _dt: gc.collect(), 1.5)
+        log.debug("let the %s screen go", name)
 
     @property
     def now_playing(self) -> NowPlayingScreen:
@@ -257,9 +294,12 @@ class KioskRoot(FloatLayout):
         self.screens.current = "settings"
 
     def _screen_changed(self) -> None:
+        left, self._showing = self._showing, self.screens.current
         if self.screens.current != "settings":
             self.settings_unlocked = False
         self._light_nav()
+        if left in RELEASED_WHEN_LEFT and left != self._showing:
+            Clock.schedule_once(lambda _dt: self.release(left), 0)  # once the switch is complete
 
     def _pin(self) -> str:
         return str(self.ctx.jukebox.settings().get("lock.pin") or "")

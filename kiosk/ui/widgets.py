@@ -20,6 +20,31 @@ from kivy.uix.widget import Widget
 
 from kiosk.ui import theme
 
+
+def release_rendered_text() -> None:
+    """Kivy's SDL2 text renderer keeps every label's last drawing (an SDL surface, 4 bytes a pixel)
+    after copying it into the label's texture, so each label holds its pixels twice: about 9 MB with
+    every screen visited. The surface is only read right after drawing (a texture that must be
+    refilled, after a GL context loss, draws the text again), so it is let go there."""
+    from kivy.core.text import Label as CoreLabel
+
+    render_end = CoreLabel._render_end
+    if getattr(render_end, "releases_surface", False):
+        return
+
+    def _render_end(self: Any) -> Any:
+        try:
+            return render_end(self)
+        finally:
+            if getattr(self, "_surface", None) is not None:
+                self._surface = None
+
+    _render_end.releases_surface = True  # type: ignore[attr-defined]
+    CoreLabel._render_end = _render_end
+
+
+release_rendered_text()
+
 Builder.load_string(
     f"""
 <Text>:
@@ -252,6 +277,36 @@ class CoverImage(Widget):
         self._note.pos, self._note.size = (x, y), (side, side)
 
 
+class Links:
+    """Handlers a screen binds on long-lived dispatchers (the event bridge, the context), unbound together
+    when the shell lets the screen go, so nothing long-lived keeps a left screen and its widgets alive."""
+
+    def __init__(self) -> None:
+        self._bound: list[tuple[Any, str, int]] = []
+
+    def bind(self, dispatcher: Any, **handlers: Callable[..., Any]) -> None:
+        for name, handler in handlers.items():
+            self._bound.append((dispatcher, name, dispatcher.fbind(name, handler)))
+
+    def release(self) -> None:
+        for dispatcher, name, uid in self._bound:
+            dispatcher.unbind_uid(name, uid)
+        self._bound.clear()
+
+
+def forget_recycled_views(*viewclasses: type) -> None:
+    """Drops the unused views that Kivy keeps for any RecycleView to reuse (a module-wide cache of up to
+    1,000 widgets, with their textures and the data they last showed, whose callbacks hold their screen):
+    of these classes, or of every class when none is named. The next list builds its few views afresh."""
+    from kivy.uix.recycleview import views
+
+    cached = getattr(views, "_cached_views", None)
+    if cached is None or not hasattr(views, "_cache_count"):
+        return
+    for viewclass in viewclasses or tuple(cached):
+        views._cache_count -= len(cached.pop(viewclass, ()))
+
+
 class VirtualList(ScrollView):
     """A scrolling column of ``count`` equal-height items, drawn by the few views that fit on screen.
 
@@ -271,12 +326,23 @@ class VirtualList(ScrollView):
         self.content = RelativeLayout(size_hint_y=None, height=0)
         self.add_widget(self.content)
         self.views: list[Widget] = []  # every view built; those not showing an item have index -1
+        self.parked = False  # hidden, views let go: nothing is placed until ``show_views``
         self.bind(scroll_y=self._place, height=self._place)
 
     def set_count(self, count: int) -> None:
         """A new item count; every view shows its item afresh (what is at an index may have changed)."""
         self.count = count
         self.content.height = count * self.item_height
+        self._place(refresh=True)
+
+    def release_views(self) -> None:
+        """Lets every view go while the list is hidden; ``show_views`` builds the few needed again."""
+        self.content.clear_widgets()
+        self.views = []
+        self.parked = True
+
+    def show_views(self) -> None:
+        self.parked = False
         self._place(refresh=True)
 
     def visible_range(self) -> range:
@@ -290,6 +356,8 @@ class VirtualList(ScrollView):
         return range(first, min(last, self.count - 1) + 1)
 
     def _place(self, *_: Any, refresh: bool = False) -> None:
+        if self.parked:
+            return
         wanted = self.visible_range()
         while len(self.views) < len(wanted):
             view = self._make_view()

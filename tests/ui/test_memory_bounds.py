@@ -140,3 +140,98 @@ def _wait(predicate, timeout: float = 20.0) -> None:
         assert time.monotonic() < deadline, "timed out waiting for the covers"
         EventLoop.idle()
         time.sleep(0.005)
+
+
+def _gone(ui, ref) -> bool:
+    """Whether the object behind ``ref`` is freed within a few seconds (a scroll bar still fading out
+    holds its list for a moment)."""
+    import gc
+    import time
+
+    deadline = time.monotonic() + 5
+    while ref() is not None and time.monotonic() < deadline:
+        ui.settle(0.2)
+        gc.collect()
+    return ref() is None
+
+
+def test_left_screens_let_go_of_their_widgets_and_come_back_as_they_were_left(make_ui) -> None:
+    import weakref
+
+    ui = make_ui(tracks=200, covers=0)
+    root = ui.root
+    root.go_to("library")
+    library = root.library
+    ui.tap(library.tab_buttons["search"])
+    for char in "river":
+        ui.tap(ui.find(action=f"key:{char}"))
+    expected = ui.store.search("river", 100)
+    ui.wait_until(lambda: len(library.results.data) == len(expected), what="search results")
+    keys, results = weakref.ref(library.keyboard), weakref.ref(library.results)
+    ui.tap(root.nav_buttons["playlists"])
+    # The library, left, keeps its tabs but no keys and no rows; nothing (the window's keyboard, Kivy's
+    # cache of rows) holds them.
+    assert library.keyboard is None and library.results.data == []
+    assert _gone(ui, keys) and _gone(ui, results)
+    playlists = weakref.ref(root.playlists)
+    ui.tap(root.nav_buttons["settings"])
+    assert "playlists" not in root.screens.screen_names and _gone(ui, playlists)
+    settings = weakref.ref(root.settings)
+    ui.tap(root.nav_buttons["now"])
+    assert "settings" not in root.screens.screen_names and _gone(ui, settings)
+
+    ui.tap(root.nav_buttons["library"])  # back where it was left: the search, its results, the keys
+    assert library.pages.current == "search" and library.search_field.text == "river"
+    ui.wait_until(lambda: [r["title"] for r in library.results.data] == [t.title for t in expected],
+                  what="the same results again")
+    assert library.keyboard is not None and library.keyboard.parent is not None
+    ui.tap(root.nav_buttons["settings"])  # a screen built again hears the core's events
+    ui.from_worker(lambda: ui.jukebox.set_setting("volume.max", 70).result(10))
+    ui.wait_until(lambda: root.settings.value_labels["volume.max"].text == "70 %", what="the new limit shown")
+
+
+def test_only_the_library_tab_on_screen_holds_its_rows_tiles_and_keys(make_ui) -> None:
+    import weakref
+
+    ui = make_ui(tracks=120, covers=4)
+    ui.root.go_to("library")
+    library = ui.root.library
+    library.show_tab("albums")
+    ui.wait_until(lambda: [t for t in library.album_grid.children if t.cover.texture is not None], what="covers")
+    grid = weakref.ref(library.albums)
+    library.show_tab("artists")
+    ui.wait_until(lambda: library.artists.data, what="artists")
+    assert library.albums.data == [] and _gone(ui, grid)  # the tiles and their covers went with the grid
+    assert library.songs.views == []  # the song list keeps no rows while hidden
+    artists = weakref.ref(library.artists)
+    ui.tap(library.tab_buttons["search"])
+    assert library.keyboard is not None and library.keyboard.parent is not None
+    keyboard = weakref.ref(library.keyboard)
+    assert library.artists.data == [] and _gone(ui, artists)
+    ui.tap(library.tab_buttons["songs"])
+    assert library.keyboard is None and _gone(ui, keyboard)
+    ui.wait_until(lambda: _rows_filled(library), what="the songs shown again")
+    assert [row.title.text for row in _shown_rows(library)][:3] == [t.title for t in ui.store.list_tracks(0, 3)]
+    library.show_tab("albums")  # and the albums are read again when their tab comes back
+    ui.wait_until(lambda: len(library.albums.data) == len(ui.store.list_albums(None, 0, 200)), what="albums again")
+
+
+def test_a_drawn_label_keeps_its_texture_but_not_a_second_copy_of_its_pixels(kivy_window) -> None:
+    from kivy.base import EventLoop
+
+    from kiosk.ui.widgets import Tappable, Text
+
+    label, button = Text(text="Blue Morning", size=(300, 40)), Tappable(text="[b]Play[/b]", size=(160, 56))
+    for widget in (label, button):
+        kivy_window.add_widget(widget)
+    try:
+        for _ in range(3):
+            EventLoop.idle()
+        for widget in (label, button):
+            texture = widget.texture
+            assert texture is not None and texture.width > 1
+            assert any(texture.pixels[3::4]), "the text's pixels are in its texture"
+            assert getattr(widget._label, "_surface", None) is None  # ... and nowhere else
+    finally:
+        for widget in (label, button):
+            kivy_window.remove_widget(widget)

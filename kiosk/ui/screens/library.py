@@ -9,6 +9,7 @@ newest answer is shown; covers load off the main thread.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections import OrderedDict
 from functools import partial
@@ -31,13 +32,13 @@ from kiosk.ui import theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.futures import Coalesce, LatestOnly, when_done
 from kiosk.ui.keyboard import OnScreenKeyboard, make_text_input
-from kiosk.ui.widgets import CoverImage, Filled, Tappable, Text, VirtualList
+from kiosk.ui.widgets import CoverImage, Filled, Tappable, Text, VirtualList, forget_recycled_views
 
 log = logging.getLogger(__name__)
 
 PAGE = 100  # songs fetched per query
 BLOCK = 10  # songs per recycled view of the all-songs list
-KEPT_PAGES = 12  # pages kept in memory (1,200 songs, 150 screenfuls), the rest asked again when scrolled back to
+KEPT_PAGES = 6  # pages kept in memory (600 songs, 75 screenfuls), the rest asked again when scrolled back to
 SEARCH_LIMIT = 100
 CHUNK = 500  # artists fetched per query
 ALBUM_TILE_HEIGHT = dp(220)
@@ -242,6 +243,8 @@ class AlbumTile(RecycleDataViewBehavior, ButtonBehavior, BoxLayout):
 
 class LibraryScreen(Screen):
     tile_width = NumericProperty(dp(176))
+    albums: RecycleView  # the album grid showing now; a fresh one replaces it when emptied
+    album_grid: RecycleGridLayout
 
     def __init__(self, ctx: UiContext, **kwargs: Any) -> None:
         super().__init__(name="library", **kwargs)
@@ -277,17 +280,10 @@ class LibraryScreen(Screen):
                                           on_release=lambda *_: self.show_albums(None))
         self.albums_header.add_widget(self.albums_title)
         self.albums_header.add_widget(self.all_albums_button)
-        self.albums = RecycleView(do_scroll_x=False, bar_width=dp(6), scroll_type=["bars", "content"])
-        self.albums.screen = self
-        self.album_grid = RecycleGridLayout(cols=4, size_hint_y=None, default_size_hint=(1, None),
-                                            default_size=(None, ALBUM_TILE_HEIGHT), padding=dp(4))
-        self.album_grid.bind(minimum_height=self.album_grid.setter("height"))
-        self.albums.add_widget(self.album_grid)
-        self.albums.viewclass = AlbumTile
         self._more_albums: Any = None
-        self.albums.bind(scroll_y=self._albums_near_end)
         albums_page.add_widget(self.albums_header)
-        albums_page.add_widget(self.albums)
+        self.albums_page = albums_page
+        self._new_album_grid(replacing=False)
         self._page("albums", albums_page)
         # songs
         self.source = PagedSongs(ctx, self._page_arrived, self._visible_pages)
@@ -305,9 +301,8 @@ class LibraryScreen(Screen):
         self.search_status = Text(font_size=sp(theme.CAPTION), color=theme.TEXT_MUTED, size_hint_y=None,
                                   height=dp(22))
         self.results = _vertical_list(ListRow, dp(theme.ROW))
-        self.keyboard = OnScreenKeyboard(self.search_field, size_hint_y=None, height=dp(260))
-        self.keyboard.bind(on_enter=lambda *_: self.toggle_keyboard(False))
-        for widget in (bar, self.search_status, self.results, self.keyboard):
+        self.keyboard: OnScreenKeyboard | None = None  # built while shown: its 44 keys cost about 9 MB
+        for widget in (bar, self.search_status, self.results):
             search_page.add_widget(widget)
         self.search_page = search_page
         self._page("search", search_page)
@@ -339,6 +334,67 @@ class LibraryScreen(Screen):
         self.show_tab("songs")
         self.reload()
 
+    def on_leave(self, *_: Any) -> None:
+        """Another screen is showing: the library keeps its tabs and counts but lets go of its rows,
+        tiles, covers and keys (the one-album page keeps its grid and tracks, for the way back)."""
+        self._empty_hidden_pages("album" if self.pages.current == "album" else "")
+
+    def on_pre_enter(self, *_: Any) -> None:
+        if self.pages.current != "album":
+            self.show_tab(self.pages.current)  # the tab it was left on, filled again
+
+    def _new_album_grid(self, replacing: bool = True) -> None:
+        """A fresh, empty grid of album tiles (the previous one, its tiles and covers are let go)."""
+        if replacing:
+            self.albums_page.remove_widget(self.albums)
+        self.albums = RecycleView(do_scroll_x=False, bar_width=dp(6), scroll_type=["bars", "content"])
+        self.albums.screen = self
+        self.album_grid = RecycleGridLayout(cols=max(2, int(self.width // self.tile_width)), size_hint_y=None,
+                                            default_size_hint=(1, None), default_size=(None, ALBUM_TILE_HEIGHT),
+                                            padding=dp(4))
+        self.album_grid.bind(minimum_height=self.album_grid.setter("height"))
+        self.albums.add_widget(self.album_grid)
+        self.albums.viewclass = AlbumTile
+        self.albums.bind(scroll_y=self._albums_near_end)
+        self.albums_page.add_widget(self.albums)
+
+    @staticmethod
+    def _new_list(old: RecycleView) -> RecycleView:
+        """An empty list in ``old``'s place: its rows (and the textures of their texts) are let go."""
+        fresh = _vertical_list(ListRow, dp(theme.ROW))
+        parent = old.parent
+        if parent is not None:
+            index = parent.children.index(old)
+            parent.remove_widget(old)
+            parent.add_widget(fresh, index=index)
+        return fresh
+
+    def _empty_hidden_pages(self, shown: str) -> None:
+        """Only the page on screen holds rows, tiles and covers; the others are emptied and read again
+        when shown (the one-album page keeps the grid it was opened from, for the way back)."""
+        if shown != "artists" and self.artists.data:
+            self.artists = self._new_list(self.artists)
+            self._stale.add("artists")
+        if shown not in ("albums", "album") and (self.albums.data or self._more_albums is not None):
+            self._albums_ticket.next()
+            self._more_albums = None
+            self._new_album_grid()
+            self._stale.add("albums")
+        if shown != "songs":
+            self.songs.release_views()
+        if shown != "search":
+            self.search_field.focus = False
+            self.toggle_keyboard(False)
+            if self.results.data:
+                self.results = self._new_list(self.results)
+                self._search_ticket.next()
+                self.search_status.text = ""
+        if shown != "album" and self.album_tracks.data:
+            self.album_tracks = self._new_list(self.album_tracks)
+            self.album_track_ids = []
+        forget_recycled_views(ListRow, AlbumTile)
+        gc.collect()  # widgets hold reference cycles: free them now, for the page shown next to reuse
+
     def _page(self, name: str, content: Any) -> None:
         page = Screen(name=name)
         page.add_widget(content)
@@ -346,20 +402,28 @@ class LibraryScreen(Screen):
 
     def _relayout(self, *_: Any) -> None:
         self.album_grid.cols = max(2, int(self.width // self.tile_width))
-        # Keys a finger can hit come first; the results get what is left (at least a row or two).
-        self.keyboard.height = max(dp(220), min(self.height * 0.5, dp(340)))
+        if self.keyboard is not None:
+            self.keyboard.height = self._keyboard_height()
+
+    def _keyboard_height(self) -> float:
+        """Keys a finger can hit come first; the results get what is left (at least a row or two)."""
+        return float(max(dp(220), min(self.height * 0.5, dp(340))))
 
     # --- tabs -----------------------------------------------------------------------------------
 
     def show_tab(self, name: str) -> None:
+        self._empty_hidden_pages(name)
         self.pages.current = name
         self._mark_tab(name)
         self._load_if_stale(name)
         if name == "songs":
+            self.songs.show_views()  # the views let go while hidden are built again
             self.source.get(0)  # rows drawn while the tab was hidden fetch their songs now
         if name == "search":
             self.search_field.focus = True
             self.toggle_keyboard(True)
+            if self.search_field.text.strip() and not self.results.data:
+                self._search_trigger()
 
     def _mark_tab(self, current: str) -> None:
         active = {"album": "albums"}.get(current, current)
@@ -370,12 +434,16 @@ class LibraryScreen(Screen):
             )
 
     def toggle_keyboard(self, show: bool | None = None) -> None:
-        visible = self.keyboard.parent is not None
+        """Shows or hides the on-screen keyboard; a hidden keyboard is let go, not kept."""
+        visible = self.keyboard is not None
         show = not visible if show is None else show
-        if show and not visible:
+        if show and self.keyboard is None:
+            self.keyboard = OnScreenKeyboard(self.search_field, size_hint_y=None, height=self._keyboard_height())
+            self.keyboard.bind(on_enter=lambda *_: self.toggle_keyboard(False))
             self.search_page.add_widget(self.keyboard)
-        elif not show and visible:
+        elif not show and self.keyboard is not None:
             self.search_page.remove_widget(self.keyboard)
+            self.keyboard = None
         self.keyboard_button.text = "Hide keys" if show else "Keyboard"
 
     # --- loading --------------------------------------------------------------------------------
@@ -440,8 +508,7 @@ class LibraryScreen(Screen):
         self._stale.discard("albums")
         ticket = self._albums_ticket.next()
         self._more_albums = None
-        self.albums.data = []
-        self.albums.scroll_y = 1
+        self._new_album_grid()
         self.albums_header.height = dp(theme.TOUCH) if artist is not None else 0
         self.albums_header.opacity = 1 if artist is not None else 0
         self.albums_title.text = artist or ""

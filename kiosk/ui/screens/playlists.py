@@ -16,7 +16,7 @@ from kiosk.ui import theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.futures import Coalesce, LatestOnly, report_error, when_done
 from kiosk.ui.screens.library import ListRow, _vertical_list
-from kiosk.ui.widgets import Filled, Tappable, Text, with_icon
+from kiosk.ui.widgets import Filled, Links, Tappable, Text, with_icon
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,21 @@ class PlaylistsScreen(Screen):
         self.add_widget(root)
         self.bind(size=self._relayout)
 
-        bridge = ctx.bridge
-        bridge.bind(on_playlists_updated=self._on_playlists, on_favorites_updated=self._on_favorites,
-                    on_library_updated=self._on_library)
+        self.links = Links()
+        self.links.bind(ctx.bridge, on_playlists_updated=self._on_playlists, on_favorites_updated=self._on_favorites,
+                        on_library_updated=self._on_library)
         self.load_list()
         self.load_detail()
+
+    def release(self) -> dict[str, int]:
+        """The shell lets this screen go when it is left; the next visit opens the same list again."""
+        self.links.release()
+        self._disarm.cancel()
+        return {"selected": self.selected}
+
+    def restore(self, state: dict[str, int]) -> None:
+        if state.get("selected", FAVORITES) != FAVORITES:
+            self.select(state["selected"])
 
     def _relayout(self, *_: Any) -> None:
         portrait = self.height > self.width

@@ -26,7 +26,7 @@ from kiosk.core.settings import spec_for
 from kiosk.ui import theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.futures import report_error, when_done
-from kiosk.ui.widgets import DragSlider, Filled, Tappable, Text
+from kiosk.ui.widgets import DragSlider, Filled, Links, Tappable, Text
 
 log = logging.getLogger(__name__)
 
@@ -115,9 +115,14 @@ class SettingsScreen(Screen):
         self.grid.add_widget(pin_row)
         self._choice("lock.whole_screen", "The PIN also locks the whole screen", (("No", False), ("Yes", True)))
 
-        ctx.bridge.bind(on_settings_updated=self._on_setting)
-        ctx.bind(accent=lambda *_: self.refresh())
+        self.links = Links()
+        self.links.bind(ctx.bridge, on_settings_updated=self._on_setting)
+        self.links.bind(ctx, accent=lambda *_: self.refresh())
         self.refresh()
+
+    def release(self) -> None:
+        """The shell lets this screen go when it is left; the next visit shows the core's values afresh."""
+        self.links.release()
 
     # --- building -------------------------------------------------------------------------------
 
