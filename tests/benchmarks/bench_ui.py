@@ -9,11 +9,13 @@ frame for one slider, measured here; none under Xvfb), so its memory figures are
 frame limiter is off (``maxfps = 0``) and every frame is redrawn, so a frame's time is the work it
 costs: clock callbacks, layout, and drawing.
 
-Memory: the session scenario goes through every phase in one process (start, first frame, library,
-a fling through the songs, the album grid, artists, search, a scan's progress, every screen) and reads
-/proc/self/status and smaps after each: RSS, the peak so far (VmHWM), anonymous and file-backed pages,
-and the pages of the software renderer's own files (libLLVM, swrast_dri), which a Pi drawing with its
-GPU does not use; those are shown apart and never left out of the peak.
+Every scenario runs with the glibc allocator settings of systemd/kiosk.service (its MALLOC_... lines),
+as the appliance does. Memory: the session scenario goes through every phase in one process (start,
+first frame, library, a fling through the songs, the album grid, artists, search, a scan's progress,
+every screen) and reads /proc/self/status and smaps after each: RSS, the peak so far (VmHWM),
+anonymous and file-backed pages, and the pages of the software renderer's own files (libLLVM,
+swrast_dri), which a Pi drawing with its GPU does not use; those are shown apart and never left out
+of the peak.
 """
 
 from __future__ import annotations
@@ -372,8 +374,25 @@ def _child(scenario: str, folder: str, started: float) -> None:
     os._exit(0)  # skip Kivy's and the pools' teardown: the figures are out
 
 
+#: The unit the jukebox runs under on the Pi; its allocator settings apply to every scenario.
+UNIT_FILE = Path(__file__).resolve().parents[2] / "systemd" / "kiosk.service"
+
+
+def unit_malloc_env(unit: Path = UNIT_FILE) -> dict[str, str]:
+    """The glibc allocator settings (``Environment=MALLOC_...``) of the systemd unit, read from the file
+    so the benchmark measures the process the way the appliance starts it."""
+    env = {}
+    for line in unit.read_text().splitlines():
+        key, _, value = line.strip().partition("=")
+        if key == "Environment" and value.startswith("MALLOC_"):
+            name, _, setting = value.partition("=")
+            env[name] = setting
+    return env
+
+
 def _run_child(scenario: str, folder: Path, kivy_home: Path) -> dict[str, object]:
     env = dict(os.environ)
+    env.update(unit_malloc_env())
     env.update(SDL_VIDEODRIVER="offscreen", KIVY_HOME=str(kivy_home), KIVY_NO_ARGS="1", KIVY_LOG_MODE="PYTHON",
                KIVY_NO_FILELOG="1", KIVY_CLIPBOARD="dummy")
     if scenario == "baseline-default":
@@ -418,7 +437,8 @@ def main(argv: list[str] | None = None) -> int:
         results = {name: _median_run(name, folder, runs) for name in names}
     base, base_default, session, start, idle, scroll, scan, flood = (results[k] for k in names)
     display = "Xvfb 800x480" if shutil.which("xvfb-run") else "SDL offscreen: memory figures not valid"
-    print(f"\nrenderer: {base['renderer']} ({display}), frame limiter off, every frame redrawn\n")
+    print(f"\nrenderer: {base['renderer']} ({display}), frame limiter off, every frame redrawn; allocator settings "
+          f"of the unit: {' '.join(f'{k}={v}' for k, v in unit_malloc_env().items())}\n")
 
     print("memory, MB, one process through every phase (session); peak = VmHWM, the most the process ever held")
     print(f"{'phase':<58} {'RSS':>6} {'peak':>6} {'anon':>6} {'file':>6} {'sw GL':>6} {'peak-GL':>7}")
