@@ -126,7 +126,8 @@ def main(argv: list[str]) -> int:
             os.sync()
             row["cp_sync_s"] = _cp(music, work / "cp-sync", sync=True)
             rounds.append(row)
-        print(f"(round {round_no + 1} of {args.repeat}: copy {size_mb / row['copy_s']:.0f} MB/s, "
+        print(f"(round {round_no + 1} of {args.repeat}: whole job {size_mb / row['job_s']:.0f} MB/s, tags first "
+              f"{size_mb / row['tags_first_s']:.0f} MB/s, copy phase {size_mb / row['copy_s']:.0f} MB/s, "
               f"cp -r {size_mb / row['cp_s']:.0f} MB/s, cp -r + sync {size_mb / row['cp_sync_s']:.0f} MB/s)",
               file=sys.stderr)
 
