@@ -238,10 +238,12 @@ class ImportState(Event):
     state: Annotated[
         Literal["started", "copying", "completed", "aborted", "failed"], _doc("Phase of the import.")
     ]
-    files_done: Annotated[int, _doc("Files copied or skipped so far.")]
-    files_total: Annotated[int, _doc("Files to import.")]
+    files_done: Annotated[int, _doc("Files copied into the library so far.")]
+    files_total: Annotated[
+        int, _doc("Files to import; one that turns out to repeat another, or whose tags cannot be read, comes off.")
+    ]
     bytes_done: Annotated[int, _doc("Bytes copied so far.")]
-    bytes_total: Annotated[int, _doc("Bytes to copy.")]
+    bytes_total: Annotated[int, _doc("Bytes to copy; lowered like files_total.")]
     current_path: Annotated[str | None, _doc("The file being copied.")] = None
     message: Annotated[str, _doc("Why it stopped, when it did.")] = ""
 
