@@ -72,3 +72,36 @@ def test_closed_bridge_stops_listening() -> None:
     for _ in range(5):
         Clock.tick()
     assert got == []
+
+
+def test_scan_progress_waiting_for_the_main_thread_is_replaced_by_newer_progress_in_order() -> None:
+    from kiosk.core.events import LibraryScanComplete, LibraryScanProgress
+
+    def progress(n: int) -> LibraryScanProgress:
+        return LibraryScanProgress(job_id="j", status="reading", scanned=n, found=n, errors=0,
+                                   current_path=f"{n}.flac", total=5000)
+
+    bus = EventBus()
+    bridge = KivyEventBridge(bus)
+    received: list[Event] = []
+    bridge.bind(on_library_scan_progress=lambda _b, e: received.append(e),
+                on_library_scan_complete=lambda _b, e: received.append(e),
+                on_favorites_updated=lambda _b, e: received.append(e))
+    favorite = FavoritesUpdated(action="added", track_id=7)
+    complete = LibraryScanComplete(job_id="j", added=3000, skipped=0, errors=0, duration_ms=900)
+
+    def publish() -> None:  # a flood faster than the screen: the main loop does not run meanwhile
+        for n in range(1, 2001):
+            bus.publish(progress(n))
+        bus.publish(favorite)  # something else in between: the progress before it is not replaced
+        for n in range(2001, 3001):
+            bus.publish(progress(n))
+        bus.publish(complete)
+
+    worker = threading.Thread(target=publish)
+    worker.start()
+    worker.join()
+    _pump_until(lambda: complete in received)
+    bridge.close()
+    # The newest progress before each other event survives, nothing arrives out of order.
+    assert received == [progress(2000), favorite, progress(3000), complete]
