@@ -23,14 +23,8 @@ from kiosk.core.bus import RecordingBus
 from kiosk.core.events import ImportState, LibraryScanComplete
 from kiosk.core.models import TrackInfo
 from kiosk.core.ports.usb import TagRequest
-from kiosk.library.importer import (
-    SourceGone,
-    StickImporter,
-    copy_to_temp,
-    copy_verified,
-    plan_destination,
-    safe_component,
-)
+from kiosk.library.importer import StickImporter, plan_destination, safe_component
+from kiosk.library.safecopy import SourceGone, copy_to_temp, copy_verified
 from kiosk.library.scanner import Scanner
 from kiosk.library.store import SqlLibraryStore
 from kiosk.library.tags import ProcessTagReader, read_track
