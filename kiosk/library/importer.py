@@ -44,6 +44,7 @@ from kiosk.library.safecopy import (
     DiskFull,
     SourceGone,
     copy_to_temp,
+    full_disk_raises_disk_full,
     hash_file,
     sync_filesystem,
 )
@@ -107,7 +108,6 @@ class Candidate:
 class StagedCopy:
     """A whole, verified copy in its temp file in the library folder, waiting for its tags to be named."""
 
-    candidate: Candidate
     temp: Path
     stat: os.stat_result
     content_hash: str
@@ -121,12 +121,12 @@ class PlannedCopy:
 
 @dataclass(slots=True)
 class TempCopy:
-    """A whole, verified copy in its temp file, named from its tags, waiting to be made durable and renamed."""
+    """A whole, verified copy in its temp file, named from its tags (and its hash, in ``planned.info``),
+    waiting to be made durable and renamed."""
 
     planned: PlannedCopy
     temp: Path
     stat: os.stat_result
-    content_hash: str
 
 
 class StickImporter:
@@ -429,7 +429,7 @@ class StickImporter:
         info = replace(tag.info, content_hash=staged.content_hash)
         planned = PlannedCopy(info, plan_destination(info, self._music_dir, kept.names))
         kept.hashes.add(staged.content_hash)
-        return TempCopy(planned, staged.temp, staged.stat, staged.content_hash)
+        return TempCopy(planned, staged.temp, staged.stat)
 
     @staticmethod
     def _staged_copy(
@@ -449,10 +449,7 @@ class StickImporter:
             raise _Stop("failed", str(exc)) from exc
         except ValueError as exc:
             tally.error(path, str(exc))
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                tally.error(path, "the library disk is full")
-                raise _Stop("failed", "the library disk is full") from exc
+        except OSError as exc:  # a full disk is DiskFull already (``copy_to_temp``)
             tally.error(path, f"copy failed: {exc.strerror or exc}")
         return None
 
@@ -462,7 +459,7 @@ class StickImporter:
         source = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         return replace(
             copy.planned.info, path=str(copy.planned.destination), file_size=copy.stat.st_size,
-            mtime_ns=copy.stat.st_mtime_ns, content_hash=copy.content_hash, source_path=clean_text(source, 1024),
+            mtime_ns=copy.stat.st_mtime_ns, source_path=clean_text(source, 1024),
         )
 
     def _settle(self, pending: list[TempCopy], tally: ScanTally) -> None:
@@ -749,7 +746,7 @@ class _ParallelCopier:
             candidate.path, self._staging, candidate.content_hash, self._stopped,
             expected_size=candidate.found.file_size, buffer=buffer, temp_name=f"{self._temp_prefix}-{n}.part",
         )
-        return StagedCopy(candidate, tmp, copied, content_hash)
+        return StagedCopy(tmp, copied, content_hash)
 
 
 class _BatchSettler:
@@ -804,12 +801,8 @@ def _why_stopped(alive: Callable[[], bool]) -> str:
 
 def _make_folder(folder: Path) -> None:
     """A destination folder (and its parents); made durable by the batch's syncfs."""
-    try:
+    with full_disk_raises_disk_full():
         folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull("the library disk is full") from exc
-        raise
 
 
 def _stat_ok(path: str) -> bool:

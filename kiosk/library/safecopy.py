@@ -11,7 +11,7 @@ import errno
 import os
 import stat
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kiosk.library.tags import content_digest, content_hash_of
@@ -27,6 +27,17 @@ class SourceGone(Exception):
 
 class DiskFull(Exception):
     """The library disk has no room for the next file."""
+
+
+@contextlib.contextmanager
+def full_disk_raises_disk_full() -> Iterator[None]:
+    """ENOSPC or EDQUOT from a write, a create, a sync or a new folder inside becomes ``DiskFull``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise DiskFull("the library disk is full") from exc
+        raise
 
 
 def hash_file(path: str, cancelled: Callable[[], bool], buffer: bytearray | None = None) -> str:
@@ -85,7 +96,8 @@ def copy_to_temp(
     try:
         if not stat.S_ISREG(os.fstat(src_fd).st_mode):
             raise ValueError("not a regular file")
-        dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        with full_disk_raises_disk_full():
+            dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         try:
             digest = content_digest()
             if buffer is None:
@@ -139,31 +151,21 @@ def sync_filesystem(path: Path) -> None:
             os.sync()
         elif syncfs(fd) != 0:
             code = ctypes.get_errno()
-            if code in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFull("the library disk is full")
-            raise OSError(code, os.strerror(code), str(path))
+            with full_disk_raises_disk_full():
+                raise OSError(code, os.strerror(code), str(path))
     finally:
         os.close(fd)
 
 
 def _write_all(fd: int, data: memoryview) -> None:
-    while data:
-        try:
-            written = os.write(fd, data)
-        except OSError as exc:
-            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                raise DiskFull("the library disk is full") from exc
-            raise
-        data = data[written:]
+    with full_disk_raises_disk_full():
+        while data:
+            data = data[os.write(fd, data) :]
 
 
 def _fsync(fd: int) -> None:
-    try:
+    with full_disk_raises_disk_full():
         os.fsync(fd)
-    except OSError as exc:
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull("the library disk is full") from exc
-        raise
 
 
 def fsync_dir(path: Path) -> None:
