@@ -40,8 +40,7 @@ class KivyEventBridge(EventDispatcher):  # type: ignore[misc]
             self.register_event_type(name)
         super().__init__(**kwargs)
         self._lock = threading.Lock()
-        self._waiting: dict[type[Event], list[Any]] = {}  # per LATEST_ONLY type: [name, event] not yet delivered
-        self._last: list[Any] | None = None  # the slot scheduled most recently, while it waits
+        self._last: list[Any] | None = None  # [name, event] scheduled most recently, while it waits
         self._subscription: Subscription | None = bus.subscribe_all(self._from_any_thread)
 
     def _from_any_thread(self, event: Event) -> None:
@@ -51,21 +50,16 @@ class KivyEventBridge(EventDispatcher):  # type: ignore[misc]
             log.warning("no Kivy event for %s", event.name)
             return
         with self._lock:  # scheduling under the lock keeps the slots in the Clock's order
-            slot = self._waiting.get(kind)
-            if slot is not None and slot is self._last:
-                slot[1] = event  # still waiting, nothing after it: the newer state replaces it
+            last = self._last
+            if kind in LATEST_ONLY and last is not None and type(last[1]) is kind:
+                last[1] = event  # still waiting, nothing after it: the newer state replaces it
                 return
-            slot = [name, event]
-            if kind in LATEST_ONLY:
-                self._waiting[kind] = slot
-            self._last = slot
+            slot = self._last = [name, event]
             Clock.schedule_once(partial(self._dispatch, slot), 0)
 
     def _dispatch(self, slot: list[Any], _dt: float) -> None:
         with self._lock:
             name, event = slot
-            if self._waiting.get(type(event)) is slot:
-                del self._waiting[type(event)]
             if self._last is slot:
                 self._last = None
         self.dispatch(name, event)
