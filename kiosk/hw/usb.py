@@ -22,7 +22,7 @@ from kiosk.core.bus import EventBus
 from kiosk.core.errors import DeviceError
 from kiosk.core.events import StickState
 from kiosk.core.ports.library import LibraryStore
-from kiosk.core.ports.usb import Mounter, StickDevice, StickRule, TagReader
+from kiosk.core.ports.usb import CopyingTagReader, Mounter, StickDevice, StickRule
 from kiosk.hw.mount import FuseFatMounter, HelperMounter, KernelMounter, usb_partition_rule
 from kiosk.library.importer import StickImporter
 from kiosk.library.scanner import Scanner
@@ -107,7 +107,7 @@ class StickService:
         bus: EventBus,
         store: LibraryStore,
         mounter: Mounter,
-        reader: TagReader,
+        reader: CopyingTagReader,
         music_dir: Path,
         *,
         import_mode: Callable[[], str] = lambda: "copy",

@@ -14,7 +14,7 @@ from pathlib import Path
 import av
 
 from kiosk.core.models import TrackInfo
-from kiosk.library.tags import content_digest, content_hash_of
+from kiosk.library.safecopy import content_digest, content_hash_of
 
 log = logging.getLogger(__name__)
 

@@ -1,20 +1,20 @@
 """Copying a stick's music into the library folder, so that no power cut or pulled stick leaves a mess.
 
-After the scan's inventory the stages overlap, so the job takes about as long as the longer of tag
-reading (CPU, in worker processes) and copying (a stick in, a card out), not their sum:
+After the scan's inventory:
 
-- tags are read in the background from the moment the inventory ends;
-- meanwhile what the library already holds is dropped (same content hash; only files of the size of a
-  library file are hashed for this), and free space is checked for what is left;
-- then each file is copied, in path order, into a temp file in the library folder that is hashed while
-  it is written; a repeat of a file before it on the stick is found then and its copy removed; once its
-  tags are in, it gets its destination from the sanitised tags (in path order, so names are the same
-  whatever order tags arrive in);
+- what the library already holds is dropped (same content hash; only files of the size of a library file
+  are hashed for this), and free space is checked for what is left;
+- the tag reader's worker processes copy each file into a temp file in the library folder, hashing it as
+  they write, and read its tags from the same file: every file is read from the stick once, and the copies
+  run on every core (see ``CopyThenRead``);
+- this thread takes the results in path order: a repeat of a file before it on the stick is found by its
+  hash and its copy removed; the others get their destination from the sanitised tags (in path order, so
+  names are the same whatever order the workers finish in);
 - batches of whole copies are made durable (syncfs), renamed into place and made durable again before
   their rows are committed, so no row ever points at a missing or half-copied file.
 
-A file whose tags cannot be read is an error and its temp copy goes. Nothing is ever written to the
-stick: it is only opened for reading.
+A file whose copy or tags fail is an error and its temp copy goes. A stop kills the workers and removes the
+job's temp copies. Nothing is ever written to the stick: it is only opened for reading.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ import os
 import shutil
 import threading
 import time
-from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,16 +36,18 @@ from kiosk.core.bus import EventBus
 from kiosk.core.events import ImportState, LibraryScanComplete
 from kiosk.core.models import FileHash, TrackInfo
 from kiosk.core.ports.library import LibraryStore
-from kiosk.core.ports.usb import TagReader, TagRequest, TagResult
+from kiosk.core.ports.usb import CopyingTagReader, TagResult
 from kiosk.core.ratelimit import Throttle
 from kiosk.library.safecopy import (
+    CHANGED_SINCE_SCAN,
     COPY_CHUNK,
+    DISK_FULL,
     TEMP_PREFIX,
     DiskFull,
     SourceGone,
-    copy_to_temp,
     full_disk_raises_disk_full,
     hash_file,
+    staged_temp_path,
     sync_filesystem,
 )
 from kiosk.library.scanner import FoundFile, PreparableTagReader, ScanJob, ScanTally, inventory_with_progress
@@ -104,15 +106,6 @@ class Candidate:
         return self.found.path
 
 
-@dataclass(frozen=True, slots=True)
-class StagedCopy:
-    """A whole, verified copy in its temp file in the library folder, waiting for its tags to be named."""
-
-    temp: Path
-    stat: os.stat_result
-    content_hash: str
-
-
 @dataclass(slots=True)
 class PlannedCopy:
     info: TrackInfo
@@ -121,43 +114,37 @@ class PlannedCopy:
 
 @dataclass(slots=True)
 class TempCopy:
-    """A whole, verified copy in its temp file, named from its tags (and its hash, in ``planned.info``),
-    waiting to be made durable and renamed."""
+    """A whole, verified copy in its temp file, named from its tags (its hash, size and mtime are in
+    ``planned.info``), waiting to be made durable and renamed."""
 
     planned: PlannedCopy
     temp: Path
-    stat: os.stat_result
 
 
 class StickImporter:
     """Imports the music on a mounted stick into ``music_dir``, one job at a time.
 
-    The caller's thread runs the job and owns its events. Beside it: a thread that hands in tag results
-    (read in worker processes), ``copy_threads`` threads that copy and hash, and one more that makes each
-    batch durable and commits its rows while the next batch copies.
+    The caller's thread runs the job and owns its events. Beside it: the reader's worker processes, which
+    copy and read tags, ``hash_threads`` threads that hash the few files checked before the copy, and one
+    thread that makes each batch durable and commits its rows while the next batch copies.
     """
 
     def __init__(
         self,
         store: LibraryStore,
         bus: EventBus,
-        reader: TagReader,
+        reader: CopyingTagReader,
         music_dir: Path,
         *,
-        batch_size: int = 100,
+        batch_size: int = 1000,
         batch_bytes: int = 256 * 1024 * 1024,
         reserve_bytes: int = DEFAULT_RESERVE_BYTES,
         progress_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
-        copy_threads: int = 2,
-        tags_beside_copy: bool = True,
+        hash_threads: int = 2,
     ) -> None:
-        """``tags_beside_copy``: copy while tags are still being read, the way to go where the copy waits on a
-        stick and a card; False reads every tag first, which does better where the copy itself is CPU-bound
-        and the tag workers would take the CPU it needs (see the import benchmark)."""
         self._store, self._bus, self._reader = store, bus, reader
-        self._tags_beside_copy = tags_beside_copy
-        self._copy_threads = max(1, copy_threads)
+        self._hash_threads = max(1, hash_threads)
         self._music_dir = Path(music_dir)
         self._batch_size, self._batch_bytes, self._reserve = batch_size, batch_bytes, reserve_bytes
         self._progress_interval, self._clock = progress_interval, clock
@@ -180,14 +167,10 @@ class StickImporter:
         alive = source_alive or (lambda: _stat_ok(root_str))
         job = ScanJob(self._bus, root_str, job_id, cancel, self._progress_interval, self._clock)
         progress = _ImportProgress(job, _StateEvents(self._bus.publish, self._progress_interval, self._clock))
-        tags: _TagFeed | None = None
         timings = self.last_timings = ImportTimings()
         started = time.perf_counter()
 
         def end(status: str, message: str) -> LibraryScanComplete:
-            if tags is not None:  # nothing reads the stick any more once the job says it has ended
-                tags.close(wait=status == "completed")
-                timings.tags_s = tags.seconds
             timings.job_s = time.perf_counter() - started
             log.info("import %s: %s", job.tally.job_id, timings)
             return progress.stop(status, message)
@@ -202,7 +185,6 @@ class StickImporter:
             files = sorted(inventory.files, key=lambda f: f.path)
             job.tally.total, job.tally.status = len(files), "reading"
             job.report()
-            tags = _TagFeed(self._reader, files, job.cancelled, on_result=lambda: _count_scanned(job.tally))
             # When the whole stick fits, its own repeats can wait to be found as they copy; else they are
             # hashed first too, so that a stick whose new songs fit is never refused for its repeats.
             repeats_first = bool(self._space_shortfall(sum(f.file_size for f in files)))
@@ -216,15 +198,12 @@ class StickImporter:
                 job.tally.error(root_str, shortfall)
                 return end("failed", shortfall)
             with timings.measure("copy_s"):
-                outcome = self._copy_all(candidates, tags, job, progress, alive)
+                outcome = self._copy_all(candidates, job, progress, alive)
             return end(*outcome)
         except Exception as exc:
             log.exception("import from %s failed", root_str)
             job.tally.error(root_str, f"import failed: {exc}")
             return end("failed", f"import failed: {exc}")
-        finally:
-            if tags is not None:
-                tags.close()
 
     def _start_reader_early(self) -> Callable[[list[FoundFile]], None] | None:
         """A walk callback that starts the tag reader's workers at the first audio files, during the walk."""
@@ -305,7 +284,7 @@ class StickImporter:
                     out.append(exc)
             return out
 
-        with ThreadPoolExecutor(self._copy_threads, thread_name_prefix="import-hash") as executor:
+        with ThreadPoolExecutor(self._hash_threads, thread_name_prefix="import-hash") as executor:
             runs = [(run, executor.submit(hash_run, run)) for run in _runs(files, HASH_RUN_FILES, HASH_RUN_BYTES)]
             try:
                 for run, hashing in runs:
@@ -338,35 +317,36 @@ class StickImporter:
         return {twin.content_hash for twin in library if twin.content_hash} | {h for _, h in made}
 
     def _copy_all(
-        self, candidates: list[Candidate], tags: _TagFeed, job: ScanJob, progress: _ImportProgress,
-        alive: Callable[[], bool],
+        self, candidates: list[Candidate], job: ScanJob, progress: _ImportProgress, alive: Callable[[], bool]
     ) -> tuple[str, str]:
-        """Copies the candidates in path order while their tags are still being read, and settles the whole
-        copies batch by batch; returns how the job ended and why (empty when it completed)."""
+        """Has the workers copy and read the candidates, takes the copies in path order and settles them batch
+        by batch; returns how the job ended and why (empty when it completed)."""
         if not candidates:
             return "completed", ""
-        if not self._tags_beside_copy and not tags.wait_all(job.cancelled):
-            return "aborted", _why_stopped(alive)
         tally = job.tally
         tally.status = "importing"
         stick = tally.root.rstrip(os.sep) or os.sep  # where a reason that is no one file's points
         self._music_dir.mkdir(parents=True, exist_ok=True)
         sweep_temp_files(self._music_dir)
         progress.copying(candidates[0].path)  # before the first read: a change of state goes out at once
+        temp_prefix = f"{TEMP_PREFIX}{tally.job_id}"
+        results = self._reader.read_copying(
+            [c.found.request() for c in candidates], str(self._music_dir), temp_prefix, job.cancelled
+        )
+        in_order = _InPathOrder(results)
         kept = _Kept()
         batch: list[TempCopy] = []
         batch_bytes = 0
         outcome, message = "completed", ""
         settler = _BatchSettler(lambda settled: self._settle(settled, tally))
-        copier = _ParallelCopier(self._copy_threads, job.cancelled, self._music_dir, f"{TEMP_PREFIX}{tally.job_id}")
         try:
-            for candidate, copying in copier.copies(candidates):
+            for candidate in candidates:
                 progress.copying(candidate.path)
+                if job.cancelled():
+                    outcome, message = "aborted", _why_stopped(alive)
+                    break
                 try:
-                    if job.cancelled():
-                        copier.discard(copying)
-                        raise _Stop("aborted", _why_stopped(alive))
-                    copy = self._named_copy(candidate, copying, tags, job, progress, alive, kept)
+                    copy = self._named_copy(candidate, in_order.result_for(candidate.path), job, progress, alive, kept)
                 except _Stop as stop:
                     outcome, message = stop.outcome, stop.message
                     break
@@ -375,7 +355,7 @@ class StickImporter:
                 progress.copied(candidate.found.file_size)
                 batch.append(copy)
                 batch_bytes += candidate.found.file_size
-                if len(batch) >= self._batch_size or batch_bytes >= self._batch_bytes:
+                if settler.idle() or len(batch) >= self._batch_size or batch_bytes >= self._batch_bytes:
                     try:
                         settler.settle(batch)
                     except DiskFull as exc:  # from the batch before, which was still settling
@@ -383,6 +363,7 @@ class StickImporter:
                         tally.error(stick, message)
                         break
                     batch, batch_bytes = [], 0
+            results.close()  # on a stop, the workers are killed: nothing writes a temp copy after this
             try:
                 settler.settle(batch)  # whole copies made before a stop count too
                 batch = []
@@ -392,75 +373,59 @@ class StickImporter:
                     outcome, message = "failed", str(exc)
                     tally.error(stick, message)
         finally:
-            copier.close()  # what was still in flight is stopped and its temp copies removed
+            results.close()
             settler.close()
-            for copy in batch:
-                copy.temp.unlink(missing_ok=True)
+            removed = _remove_temp_files(self._music_dir, temp_prefix)  # copies never named, or not settled
+            if removed and outcome == "completed":
+                log.warning("import %s left %d temp copies behind", tally.job_id, removed)
         return outcome, message
 
     def _named_copy(
-        self, candidate: Candidate, copying: Future[StagedCopy], tags: _TagFeed, job: ScanJob,
-        progress: _ImportProgress, alive: Callable[[], bool], kept: _Kept,
+        self, candidate: Candidate, result: TagResult | None, job: ScanJob, progress: _ImportProgress,
+        alive: Callable[[], bool], kept: _Kept,
     ) -> TempCopy | None:
-        """One file's whole copy matched with its tags and given its destination; None when the file failed
-        (counted as an error) or repeats a file kept before it (counted as skipped); its temp copy is gone
-        then. Raises ``_Stop`` when the job must end.
+        """One file's whole copy with its tags, given its destination; None when the file failed (counted as an
+        error) or repeats a file kept before it (counted as skipped): its temp copy is gone then. Raises
+        ``_Stop`` when the job must end (``result`` None: the reading was stopped).
 
         Files are taken in path order, so the first of repeats is the one kept, and names do not depend on
-        the order tags arrive in.
+        the order the workers finish in.
         """
-        staged = self._staged_copy(candidate.path, copying, job, alive)
-        if staged is None:
-            return None
-        path = candidate.path
-        if staged.content_hash in kept.hashes:  # the same bytes as a file before it on this stick
-            staged.temp.unlink(missing_ok=True)
-            job.tally.skip(path)
-            progress.drop(candidate.found.file_size)
-            return None
-        tag = tags.result_for(path, job.cancelled)
-        if tag is None or tag.info is None:
-            staged.temp.unlink(missing_ok=True)
-            if tag is None or job.cancelled() or not alive():
-                raise _Stop("aborted", _why_stopped(alive))
-            job.tally.error(path, tag.error or "no tags")
-            progress.drop(candidate.found.file_size)
-            return None
-        info = replace(tag.info, content_hash=staged.content_hash)
-        planned = PlannedCopy(info, plan_destination(info, self._music_dir, kept.names))
-        kept.hashes.add(staged.content_hash)
-        return TempCopy(planned, staged.temp, staged.stat)
-
-    @staticmethod
-    def _staged_copy(
-        path: str, copying: Future[StagedCopy], job: ScanJob, alive: Callable[[], bool]
-    ) -> StagedCopy | None:
-        """Waits for one copy; a failure that is the file's own is counted and gives None, a failure that ends
-        the job (the stick gone, the disk full, a stop) raises ``_Stop``."""
-        tally = job.tally
-        try:
-            return copying.result()
-        except SourceGone as exc:
+        path, size, tally = candidate.path, candidate.found.file_size, job.tally
+        if result is None:
+            raise _Stop("aborted", _why_stopped(alive))
+        tally.scanned += 1
+        temp = Path(staged_temp_path(str(self._music_dir), f"{TEMP_PREFIX}{tally.job_id}", path))
+        info = result.info
+        if info is None:
+            temp.unlink(missing_ok=True)  # the worker removes it; one killed in the middle cannot
+            reason = result.error or "no tags"
+            if reason == DISK_FULL:
+                tally.error(path, reason)
+                raise _Stop("failed", reason)
             if job.cancelled() or not alive():
-                raise _Stop("aborted", _why_stopped(alive)) from exc
-            tally.error(path, str(exc))
-        except DiskFull as exc:
-            tally.error(path, str(exc))
-            raise _Stop("failed", str(exc)) from exc
-        except ValueError as exc:
-            tally.error(path, str(exc))
-        except OSError as exc:  # a full disk is DiskFull already (``copy_to_temp``)
-            tally.error(path, f"copy failed: {exc.strerror or exc}")
-        return None
+                raise _Stop("aborted", _why_stopped(alive))
+            tally.error(path, reason)
+            progress.drop(size)
+            return None
+        if candidate.content_hash and info.content_hash != candidate.content_hash:
+            temp.unlink(missing_ok=True)  # hashed before the copy, and different now
+            tally.error(path, CHANGED_SINCE_SCAN)
+            progress.drop(size)
+            return None
+        if info.content_hash in kept.hashes:  # the same bytes as a file before it on this stick
+            temp.unlink(missing_ok=True)
+            tally.skip(path)
+            progress.drop(size)
+            return None
+        kept.hashes.add(info.content_hash)
+        return TempCopy(PlannedCopy(info, plan_destination(info, self._music_dir, kept.names)), temp)
 
     def _library_info(self, copy: TempCopy, root: str) -> TrackInfo:
         source = copy.planned.info.path
         source = source[len(root) :] if source.startswith(root) else os.path.relpath(source, root)
         source = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        return replace(
-            copy.planned.info, path=str(copy.planned.destination), file_size=copy.stat.st_size,
-            mtime_ns=copy.stat.st_mtime_ns, source_path=clean_text(source, 1024),
-        )
+        return replace(copy.planned.info, path=str(copy.planned.destination), source_path=clean_text(source, 1024))
 
     def _settle(self, pending: list[TempCopy], tally: ScanTally) -> None:
         """Makes a batch of whole temp copies durable, renames them into place, then commits their rows.
@@ -497,8 +462,7 @@ class ImportTimings:
     duplicates_s: float = 0.0  # hashing ``hashed_first`` files before the copy to drop what the library holds
     shared_size: int = 0  # files that share their size with another on the stick or in the library
     hashed_first: int = 0
-    tags_s: float | None = None  # None when the reading was stopped before its end
-    copy_s: float = 0.0  # from the first copy to the last batch settled (tags may still be read meanwhile)
+    copy_s: float = 0.0  # copies and tags in the workers, from the first to the last batch settled
     job_s: float = 0.0
 
     @contextlib.contextmanager
@@ -510,11 +474,10 @@ class ImportTimings:
             setattr(self, stage, time.perf_counter() - started)
 
     def __str__(self) -> str:
-        tags = f"{self.tags_s:.2f} s" if self.tags_s is not None else "stopped"
         return (
             f"{self.job_s:.2f} s: inventory {self.inventory_s:.2f} s, duplicate check {self.duplicates_s:.2f} s "
-            f"({self.hashed_first} of {self.shared_size} files of a shared size hashed first), tags {tags} "
-            f"(overlapping), copy {self.copy_s:.2f} s"
+            f"({self.hashed_first} of {self.shared_size} files of a shared size hashed first), copy and tags "
+            f"{self.copy_s:.2f} s"
         )
 
 
@@ -577,78 +540,21 @@ class _ImportProgress:
         return self._job.finish("completed" if status == "completed" else status)  # type: ignore[arg-type]
 
 
-class _TagFeed:
-    """The tags of the stick's files, read on a thread of its own while the copies run.
+class _InPathOrder:
+    """The workers' results (in any order) handed out by path, as the importer asks for them in path order."""
 
-    The reader yields results in any order; ``result_for`` waits for one file's. Each result is counted
-    (``on_result``, on this thread) as it arrives, so the scan's progress moves while the copies run.
-    """
+    def __init__(self, results: Iterator[TagResult]) -> None:
+        self._results = results
+        self._arrived: dict[str, TagResult] = {}
 
-    def __init__(
-        self, reader: TagReader, files: list[FoundFile], cancelled: Callable[[], bool],
-        on_result: Callable[[], None],
-    ) -> None:
-        self._results: dict[str, TagResult] = {}
-        self._finished = False
-        self._changed = threading.Condition()
-        self._stopping = threading.Event()
-        self._started = time.perf_counter()
-        #: How long reading every file's tags took; None until it has, or when it was stopped first.
-        self.seconds: float | None = None
-        self._thread = threading.Thread(
-            target=self._read, args=(reader, [f.request() for f in files], cancelled, on_result),
-            name="import-tags", daemon=True,
-        )
-        self._thread.start()
-
-    def _read(
-        self, reader: TagReader, requests: list[TagRequest], cancelled: Callable[[], bool],
-        on_result: Callable[[], None],
-    ) -> None:
-        def stopped() -> bool:
-            return self._stopping.is_set() or cancelled()
-
-        try:
-            for result in reader.read(requests, stopped):
-                on_result()
-                with self._changed:
-                    self._results[result.path] = result
-                    self._changed.notify_all()
-            if not stopped():
-                self.seconds = time.perf_counter() - self._started
-        except Exception:
-            log.exception("reading the tags for an import failed")
-        finally:
-            with self._changed:
-                self._finished = True
-                self._changed.notify_all()
-
-    def result_for(self, path: str, cancelled: Callable[[], bool]) -> TagResult | None:
-        """Waits for the result of ``path``; None when ``cancelled()`` turns true first."""
-        with self._changed:
-            while path not in self._results:
-                if self._finished:
-                    return TagResult(path, error="its tags were not read")
-                if cancelled():
-                    return None
-                self._changed.wait(0.1)
-            return self._results.pop(path)
-
-    def wait_all(self, cancelled: Callable[[], bool]) -> bool:
-        """Waits until every result is in; False when ``cancelled()`` turns true first."""
-        with self._changed:
-            while not self._finished:
-                if cancelled():
-                    return False
-                self._changed.wait(0.1)
-        return True
-
-    def close(self, *, wait: bool = False) -> None:
-        """Stops the reading (``wait``: lets it read what is left first) and waits for the thread; on a stop the
-        reader cancels the work its processes still had."""
-        if not wait:
-            self._stopping.set()
-        self._thread.join()
+    def result_for(self, path: str) -> TagResult | None:
+        """Waits for the result of ``path``; None when the reading ended first (it was stopped)."""
+        while path not in self._arrived:
+            result = next(self._results, None)
+            if result is None:
+                return None
+            self._arrived[result.path] = result
+        return self._arrived.pop(path)
 
 
 class _StateEvents:
@@ -700,55 +606,6 @@ def _thread_buffer(local: threading.local) -> bytearray:
     return buffer
 
 
-class _ParallelCopier:
-    """Copies on a few threads (hashing and the system calls let go of the GIL, and a disk or stick answers
-    several requests at once) into temp files in ``staging``, handing each result back in path order. At
-    most one file per thread is in flight, so a stop has little to undo: ``close`` stops those and removes
-    their temp copies."""
-
-    def __init__(self, threads: int, cancelled: Callable[[], bool], staging: Path, temp_prefix: str) -> None:
-        self._threads, self._cancelled = threads, cancelled
-        self._staging, self._temp_prefix = staging, temp_prefix
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="import-copy")
-        self._stopping = threading.Event()
-        self._local = threading.local()
-        self._in_flight: deque[tuple[Candidate, Future[StagedCopy]]] = deque()
-        self._discarded: list[Future[StagedCopy]] = []
-
-    def copies(self, candidates: Iterable[Candidate]) -> Iterator[tuple[Candidate, Future[StagedCopy]]]:
-        """Each candidate with its copy under way (``result()`` waits for it), in the order given."""
-        for n, candidate in enumerate(candidates):
-            self._in_flight.append((candidate, self._executor.submit(self._copy, candidate, n)))
-            if len(self._in_flight) >= self._threads:
-                yield self._in_flight.popleft()
-        while self._in_flight:
-            yield self._in_flight.popleft()
-
-    def discard(self, copying: Future[StagedCopy]) -> None:
-        """A copy handed out but not wanted: ``close`` removes its temp file."""
-        self._discarded.append(copying)
-
-    def close(self) -> None:
-        self._stopping.set()
-        for copying in self._discarded + [f for _, f in self._in_flight]:
-            with contextlib.suppress(Exception):
-                copying.result().temp.unlink(missing_ok=True)
-        self._discarded.clear()
-        self._in_flight.clear()
-        self._executor.shutdown(wait=True)
-
-    def _stopped(self) -> bool:
-        return self._stopping.is_set() or self._cancelled()
-
-    def _copy(self, candidate: Candidate, n: int) -> StagedCopy:
-        buffer = _thread_buffer(self._local)
-        tmp, copied, content_hash = copy_to_temp(
-            candidate.path, self._staging, candidate.content_hash, self._stopped,
-            expected_size=candidate.found.file_size, buffer=buffer, temp_name=f"{self._temp_prefix}-{n}.part",
-        )
-        return StagedCopy(tmp, copied, content_hash)
-
-
 class _BatchSettler:
     """Settles one batch at a time on a helper thread while the next batch copies: the syncs wait on the
     disk, the copies on the CPU. Each batch's rows still follow its own syncs, so no row ever points at a
@@ -766,6 +623,11 @@ class _BatchSettler:
         if batch:
             self._batch = batch
             self._in_flight = self._executor.submit(self._settle, batch)
+
+    def idle(self) -> bool:
+        """Whether the batch before has settled: a batch handed over now starts at once (a group commit, so
+        batches grow to what the disk's syncs take, up to the importer's limits)."""
+        return self._in_flight is None or self._in_flight.done()
 
     def wait(self) -> None:
         future, self._in_flight = self._in_flight, None
@@ -790,9 +652,15 @@ def sweep_temp_files(music_dir: Path) -> int:
     return count
 
 
-def _count_scanned(tally: ScanTally) -> None:
-    """A tag result is in (the tag thread is the only one that counts them)."""
-    tally.scanned += 1
+def _remove_temp_files(music_dir: Path, temp_prefix: str) -> int:
+    """Removes a job's temp copies (they sit in the library folder itself); returns how many."""
+    count = 0
+    with os.scandir(music_dir) as entries:
+        for entry in entries:
+            if entry.name.startswith(temp_prefix) and entry.name.endswith(".part"):
+                Path(entry.path).unlink(missing_ok=True)
+                count += 1
+    return count
 
 
 def _why_stopped(alive: Callable[[], bool]) -> str:

@@ -8,16 +8,18 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import hashlib
 import os
 import stat
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-
-from kiosk.library.tags import content_digest, content_hash_of
+from typing import Any
 
 COPY_CHUNK = 1024 * 1024
 TEMP_PREFIX = ".import-"
+CHANGED_SINCE_SCAN = "the file changed between scan and copy"
+#: What a copy that ran out of room reports, so the importer can tell a full disk from a bad file.
+DISK_FULL = "the library disk is full"
 _READ_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
 
 
@@ -36,8 +38,24 @@ def full_disk_raises_disk_full() -> Iterator[None]:
         yield
     except OSError as exc:
         if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DiskFull("the library disk is full") from exc
+            raise DiskFull(DISK_FULL) from exc
         raise
+
+
+def content_digest(data: bytes = b"") -> Any:
+    """The content hash: SHA-256 (hardware-accelerated on x86-64 and ARMv8.2+), 128 bits kept."""
+    return hashlib.sha256(data)
+
+
+def content_hash_of(digest: Any) -> str:
+    return str(digest.hexdigest()[:32])
+
+
+def staged_temp_path(staging: str, temp_prefix: str, source: str) -> str:
+    """The temp file a copy of ``source`` goes to: fixed by the source path, so whoever waits for the copy can
+    find it (and remove it) without being told, even when the process that made it was killed."""
+    key = hashlib.blake2b(os.fsencode(source), digest_size=8).hexdigest()
+    return os.path.join(staging, f"{temp_prefix}-{key}.part")
 
 
 def hash_file(path: str, cancelled: Callable[[], bool], buffer: bytearray | None = None) -> str:
@@ -69,74 +87,56 @@ def _read_into(fd: int, buffer: bytearray, cancelled: Callable[[], bool]) -> int
         raise SourceGone(f"read failed: {exc.strerror or exc}") from exc
 
 
-def copy_to_temp(
-    source: str,
-    folder: Path,
-    expected_hash: str,
-    cancelled: Callable[[], bool],
-    *,
-    expected_size: int | None = None,
-    buffer: bytearray | None = None,
-    temp_name: str | None = None,
-) -> tuple[Path, os.stat_result, str]:
-    """Copies ``source`` into a new temp file in ``folder``, hashing as it goes; returns it, its stat and hash.
+def create_new_file(path: str) -> int:
+    """A new file at ``path`` open for writing; one that a killed copy left there is replaced."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    with full_disk_raises_disk_full():
+        try:
+            return os.open(path, flags, 0o644)
+        except FileExistsError:
+            os.unlink(path)
+            return os.open(path, flags, 0o644)
 
-    Raises ``SourceGone`` on a read error or a cancel, ``DiskFull`` on ENOSPC/EDQUOT, ``ValueError`` when
-    the content differs from what was scanned (``expected_hash`` when not empty, ``expected_size`` when
-    given). The temp file never outlives a failure. Not yet durable: see ``copy_verified`` for one file,
-    ``StickImporter`` for a batch made durable with one sync. ``buffer`` (reused across files by the
-    importer) sets the chunk size; ``temp_name`` must be unused.
-    """
-    tmp = folder / (temp_name or f"{TEMP_PREFIX}{uuid.uuid4().hex}.part")
-    try:
-        src_fd = os.open(source, _READ_FLAGS)
-    except OSError as exc:
-        raise SourceGone(f"cannot open: {exc.strerror or exc}") from exc
+
+def write_new_file(path: str, data: bytes) -> tuple[os.stat_result, str]:
+    """``data`` into a new file at ``path``; returns its stat and content hash. Not yet durable; the file never
+    outlives a failure (``DiskFull`` on ENOSPC/EDQUOT)."""
+    fd = create_new_file(path)
     done = False
     try:
-        if not stat.S_ISREG(os.fstat(src_fd).st_mode):
-            raise ValueError("not a regular file")
-        with full_disk_raises_disk_full():
-            dst_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
-        try:
-            digest = content_digest()
-            if buffer is None:
-                buffer = bytearray(COPY_CHUNK)
-            view = memoryview(buffer)
-            while n := _read_into(src_fd, buffer, cancelled):
-                digest.update(view[:n])
-                _write_all(dst_fd, view[:n])
-            copied = os.fstat(dst_fd)  # size and mtime are final: nothing writes to it again
-        finally:
-            os.close(dst_fd)
-        content_hash = content_hash_of(digest)
-        if (expected_hash and content_hash != expected_hash) or expected_size not in (None, copied.st_size):
-            raise ValueError("the file changed between scan and copy")
+        _write_all(fd, memoryview(data))
+        copied = os.fstat(fd)
         done = True
-        return tmp, copied, content_hash
     finally:
+        os.close(fd)
         if not done:
-            tmp.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # closing a file on a dead FUSE mount fails too
-            os.close(src_fd)
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    return copied, content_hash_of(content_digest(data))
 
 
-def copy_verified(
-    source: str, destination: Path, expected_hash: str, cancelled: Callable[[], bool]
-) -> os.stat_result:
-    """One file, durably: copy to a temp file, check the hash, fsync, rename, fsync the folder."""
-    tmp, copied, _ = copy_to_temp(source, destination.parent, expected_hash, cancelled)
+def copy_open_file(
+    src_fd: int, path: str, cancelled: Callable[[], bool], buffer: bytearray
+) -> tuple[os.stat_result, str]:
+    """The rest of an open file into a new file at ``path``, hashed as it is written; returns its stat and
+    content hash. Not yet durable; the new file never outlives a failure (``SourceGone`` on a read error or a
+    cancel, ``DiskFull`` on ENOSPC/EDQUOT)."""
+    dst_fd = create_new_file(path)
+    done = False
     try:
-        fd = os.open(tmp, os.O_RDONLY | os.O_CLOEXEC)
-        try:
-            _fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, destination)
+        digest = content_digest()
+        view = memoryview(buffer)
+        while n := _read_into(src_fd, buffer, cancelled):
+            digest.update(view[:n])
+            _write_all(dst_fd, view[:n])
+        copied = os.fstat(dst_fd)  # size and mtime are final: nothing writes to it again
+        done = True
     finally:
-        tmp.unlink(missing_ok=True)
-    fsync_dir(destination.parent)
-    return copied
+        os.close(dst_fd)
+        if not done:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+    return copied, content_hash_of(digest)
 
 
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -161,16 +161,3 @@ def _write_all(fd: int, data: memoryview) -> None:
     with full_disk_raises_disk_full():
         while data:
             data = data[os.write(fd, data) :]
-
-
-def _fsync(fd: int) -> None:
-    with full_disk_raises_disk_full():
-        os.fsync(fd)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

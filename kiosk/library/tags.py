@@ -9,8 +9,8 @@ or kills its worker is retried file by file, so a hostile file costs itself and 
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
-import hashlib
 import io
 import logging
 import math
@@ -25,7 +25,7 @@ import stat
 import struct
 import threading
 import unicodedata
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -46,6 +46,15 @@ from pebble import ProcessExpired, ProcessPool
 from kiosk.core.models import TrackInfo
 from kiosk.core.ports.usb import TagRequest, TagResult
 from kiosk.library import covers
+from kiosk.library.safecopy import (
+    CHANGED_SINCE_SCAN,
+    COPY_CHUNK,
+    DiskFull,
+    SourceGone,
+    copy_open_file,
+    staged_temp_path,
+    write_new_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -320,15 +329,6 @@ def _positive_int(value: Any, high: int) -> int | None:
     return number if 0 < number <= high else None
 
 
-def content_digest(data: bytes = b"") -> Any:
-    """The content hash: SHA-256 (hardware-accelerated on x86-64 and ARMv8.2+), 128 bits kept."""
-    return hashlib.sha256(data)
-
-
-def content_hash_of(digest: Any) -> str:
-    return str(digest.hexdigest()[:32])
-
-
 class _NamedBytes(io.BytesIO):
     """A small file read whole, in one system call; the name lets mutagen score by suffix."""
 
@@ -401,15 +401,34 @@ def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
     so a FIFO or device node that slipped past the inventory is never read. A file up to
     ``WHOLE_FILE_LIMIT`` is read in one go; no content hash is made here.
     """
+    return _read_source(request, covers_dir, None)
+
+
+def copy_and_read_track(request: TagRequest, covers_dir: str | None, copy_to: str) -> TrackInfo:
+    """``read_track`` that also copies the file into a new file ``copy_to`` from the same read, hashing it as
+    it is written; the ``TrackInfo`` carries the copy's size, mtime and hash.
+
+    A file up to ``WHOLE_FILE_LIMIT`` is read once, copied and parsed from memory; a larger one is copied in
+    chunks and then parsed from the same open file (its pages are in the cache by then). Every failure,
+    the copy's included (``DISK_FULL`` for a full disk), is an ``UnreadableFile`` and leaves no copy.
+    """
+    return _read_source(request, covers_dir, copy_to)
+
+
+def _read_source(request: TagRequest, covers_dir: str | None, copy_to: str | None) -> TrackInfo:
     path = request.path
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
         raise UnreadableFile(f"cannot open: {exc.strerror or exc}") from None
+    copied = False
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             raise UnreadableFile("not a regular file")
+        if copy_to is not None and st.st_size != request.file_size:
+            raise UnreadableFile(CHANGED_SINCE_SCAN)
+        content_hash = ""
         if st.st_size <= WHOLE_FILE_LIMIT:
             try:
                 data = _read_whole(fd, st.st_size)
@@ -417,18 +436,47 @@ def read_track(request: TagRequest, covers_dir: str | None) -> TrackInfo:
                 raise UnreadableFile(f"cannot read: {exc.strerror or exc}") from None
             os.close(fd)
             fd = -1
-            return _track_from(_NamedBytes(data, path), data[:128], request, st, covers_dir)
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            header = f.read(128)
-            f.seek(0)
-            return _track_from(f, header, request, st, covers_dir)
+            if copy_to is not None:
+                st, content_hash = _copy_failures_unreadable(lambda: write_new_file(copy_to, data))
+                copied = True
+            info = _track_from(_NamedBytes(data, path), data[:128], request, st, covers_dir, content_hash)
+        else:
+            if copy_to is not None:
+                st, content_hash = _copy_failures_unreadable(
+                    lambda: copy_open_file(fd, copy_to, _never, _worker_copy_buffer())
+                )
+                copied = True
+                if st.st_size != request.file_size:
+                    raise UnreadableFile(CHANGED_SINCE_SCAN)
+            with os.fdopen(fd, "rb", closefd=False) as f:
+                f.seek(0)
+                header = f.read(128)
+                f.seek(0)
+                info = _track_from(f, header, request, st, covers_dir, content_hash)
+        copied = False  # whole, and its tags read: the caller's now
+        return info
     finally:
         if fd >= 0:
-            os.close(fd)
+            with contextlib.suppress(OSError):  # closing a file on a dead FUSE mount fails too
+                os.close(fd)
+        if copied and copy_to is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(copy_to)
+
+
+def _copy_failures_unreadable(copy: Callable[[], tuple[os.stat_result, str]]) -> tuple[os.stat_result, str]:
+    """A failed copy is the file's ``UnreadableFile``, with the reason the importer acts on."""
+    try:
+        return copy()
+    except (DiskFull, SourceGone) as exc:
+        raise UnreadableFile(str(exc)) from None
+    except OSError as exc:
+        raise UnreadableFile(f"copy failed: {exc.strerror or exc}") from None
 
 
 def _track_from(
-    source: Any, header: bytes, request: TagRequest, st: os.stat_result, covers_dir: str | None
+    source: Any, header: bytes, request: TagRequest, st: os.stat_result, covers_dir: str | None,
+    content_hash: str = "",
 ) -> TrackInfo:
     """Parses an opened file into a ``TrackInfo``."""
     path = request.path
@@ -482,6 +530,7 @@ def _track_from(
         replaygain_album_peak=parse_gain(fields.get("replaygain_album_peak", ""), 0, 10),
         file_size=st.st_size,
         mtime_ns=st.st_mtime_ns,
+        content_hash=content_hash,
         cover_id=cover_id,
     )
 
@@ -523,6 +572,44 @@ def _folder_cover(path: str, covers_dir: Path) -> str | None:
 # --- the worker pool ------------------------------------------------------------------------------
 
 ReadFunction = Callable[[TagRequest, "str | None"], TrackInfo]
+#: A read function that also copies the file to the path it is given (``copy_and_read_track``).
+CopyFunction = Callable[[TagRequest, "str | None", str], TrackInfo]
+
+
+#: A copying read's chunks stop at this many bytes (or one file), so results and progress keep coming.
+COPY_BATCH_BYTES = 8 * 1024 * 1024
+_copy_buffer: bytearray | None = None
+
+
+def _worker_copy_buffer() -> bytearray:
+    """The worker's one copy buffer (a worker copies one file at a time): a fresh megabyte per small file
+    costs more than its copy."""
+    global _copy_buffer
+    if _copy_buffer is None:
+        _copy_buffer = bytearray(COPY_CHUNK)
+    return _copy_buffer
+
+
+def _never() -> bool:
+    return False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class CopyThenRead:
+    """The import's read function for the workers: ``copy`` (``copy_and_read_track``) each file into its
+    temp file in ``staging`` (see ``staged_temp_path``).
+
+    One process reads each file once for its copy, its hash and its tags, and the copies run on every core,
+    outside the app's GIL. A stop in the middle is the parent's to clean up: it kills the workers and removes
+    the temp files by their names.
+    """
+
+    staging: str
+    temp_prefix: str
+    copy: CopyFunction
+
+    def __call__(self, request: TagRequest, covers_dir: str | None) -> TrackInfo:
+        return self.copy(request, covers_dir, staged_temp_path(self.staging, self.temp_prefix, request.path))
 
 
 #: A file's result as it travels from a worker: (path, the TrackInfo's field values or None, error or None).
@@ -639,12 +726,14 @@ class ProcessTagReader:
         memory_limit: int = 768 * 1024 * 1024,
         chunk_files: int = 64,
         read_function: ReadFunction = read_track,
+        copy_function: CopyFunction = copy_and_read_track,
     ) -> None:
+        """``read_function`` and ``copy_function`` run in the workers (tests hand in ones that wait or fail)."""
         self._covers_dir = str(covers_dir) if covers_dir is not None else None
         self._workers = workers or os.cpu_count() or 1
         self._seconds_per_file, self._seconds_per_mb = seconds_per_file, seconds_per_mb
         self._memory_limit, self._chunk_files = memory_limit, chunk_files
-        self._read = read_function
+        self._read, self._copy = read_function, copy_function
         self._pool: ProcessPool | None = None
         self._pool_lock = threading.Lock()
         self._warm_up: threading.Thread | None = None
@@ -688,33 +777,59 @@ class ProcessTagReader:
         except Exception as exc:  # read() will start (and report) again
             log.warning("tag reader workers did not start: %s", exc)
 
-    def _chunks(self, requests: Sequence[TagRequest]) -> list[list[TagRequest]]:
-        # Small enough that both workers stay busy to the end, large enough that pipes cost little.
+    def _chunks(self, requests: Sequence[TagRequest], max_bytes: int | None = None) -> list[list[TagRequest]]:
+        # Small enough that both workers stay busy to the end, large enough that pipes cost little; with
+        # ``max_bytes`` (copies) also small enough that results, and so progress, keep coming.
         size = max(1, min(self._chunk_files, len(requests) // (self._workers * 4) or 1))
-        return [list(requests[i : i + size]) for i in range(0, len(requests), size)]
+        chunks: list[list[TagRequest]] = []
+        chunk_bytes = 0
+        for request in requests:
+            too_big = max_bytes is not None and chunk_bytes + request.file_size > max_bytes
+            if not chunks or len(chunks[-1]) >= size or too_big:
+                chunks.append([])
+                chunk_bytes = 0
+            chunks[-1].append(request)
+            chunk_bytes += request.file_size
+        return chunks
 
-    def _submit(self, chunk: list[TagRequest]) -> Future[list[RawResult]]:
+    def _submit(self, chunk: list[TagRequest], read: ReadFunction) -> Future[list[RawResult]]:
         pool = self._ensure_pool()
         requests = [_request_values(r) for r in chunk]
         limit = (self._seconds_per_file, self._seconds_per_mb)
         return pool.schedule(
-            read_chunk, args=(self._read, requests, self._covers_dir, limit), timeout=self._time_limit(chunk)
+            read_chunk, args=(read, requests, self._covers_dir, limit), timeout=self._time_limit(chunk)
         )
 
     def read(
         self, requests: Sequence[TagRequest], cancelled: Callable[[], bool] = lambda: False
     ) -> Iterator[TagResult]:
-        if not requests:
-            return
+        return self._results(self._chunks(requests), self._read, cancelled, stop_workers_when_left=False)
+
+    def read_copying(
+        self, requests: Sequence[TagRequest], staging: str, temp_prefix: str,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> Generator[TagResult, None, None]:
+        """Copies each file into its temp file in ``staging`` and reads its tags, in the workers (see
+        ``CopyThenRead``); results come in any order. Left before its end (a stop, the stick gone, a full
+        disk), it kills the workers, so nothing writes in ``staging`` any more when it returns; the temp
+        files of copies not handed out are the caller's to remove."""
+        read = CopyThenRead(staging, temp_prefix, self._copy)
+        chunks = self._chunks(requests, max_bytes=COPY_BATCH_BYTES)
+        return self._results(chunks, read, cancelled, stop_workers_when_left=True)
+
+    def _results(
+        self, chunks: list[list[TagRequest]], read: ReadFunction, cancelled: Callable[[], bool], *,
+        stop_workers_when_left: bool,
+    ) -> Generator[TagResult, None, None]:
         pending: dict[Future[list[RawResult]], list[TagRequest]] = {}
         finished: queue.SimpleQueue[Future[list[RawResult]]] = queue.SimpleQueue()
 
         def submit(chunk: list[TagRequest]) -> None:
-            future = self._submit(chunk)
+            future = self._submit(chunk, read)
             pending[future] = chunk
             future.add_done_callback(finished.put)  # one callback per chunk: no polling over all futures
 
-        for chunk in self._chunks(requests):
+        for chunk in chunks:
             submit(chunk)
         try:
             while pending:
@@ -745,6 +860,16 @@ class ProcessTagReader:
         finally:
             for future in pending:
                 future.cancel()
+            if pending and stop_workers_when_left:
+                self._stop_workers()
+
+    def _stop_workers(self) -> None:
+        """Kills the workers and what they were doing; the next read starts new ones."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.stop()
+            pool.join(timeout=5)
 
     def close(self) -> None:
         if self._warm_up is not None:

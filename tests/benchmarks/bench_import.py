@@ -4,19 +4,16 @@
 
 The tree is bench_scan's: generated tagged files in mixed formats, 50 per album folder, cached under the
 temp folder. Each round, in this order and each after an ``os.sync()`` so no one pays for another's
-writes: one import into a fresh library (a fresh child process, so its peak memory is its own), the same
-with every tag read before the first copy (``tags_beside_copy=False``), ``cp -r``, and ``cp -r`` + ``sync``.
+writes: one import into a fresh library (a fresh child process, so its peak memory is its own), ``cp -r``,
+and ``cp -r`` + ``sync``.
 The import promises more than ``cp -r``: every copy is hashed as it is written (and checked against the
 size the scan saw, or the hash made first), and is on the disk (synced) before its row is committed, so
 ``cp -r`` + ``sync`` is the like-for-like baseline and plain ``cp -r`` the goal's (for the whole job).
 Figures are the median of the rounds; each ratio is taken within its round first.
 
-Where the copy is CPU-bound (here: ``cp -r`` itself spends seconds of kernel time on 10,000 small files)
-the tag workers take the CPU the copy needs, and reading every tag first can be as fast or faster; on
-the Pi, where the copy waits on a stick and a card, the tags fit into that wait.
+The tag reader's worker processes copy each file and read its tags from the same read; the importing
+process takes the results in path order, names them, and settles batches (syncfs, rename, rows).
 
-The import's stages overlap: tags are read in worker processes from the end of the inventory while the
-duplicate check and then the copy run, so the second table's stages add up to more than the whole job.
 In this tree nearly every file shares its size with another (the files are made from a dozen seeds; real
 songs almost never share an exact size). Only files of the size of a library file are hashed before the
 copy (none here: the library starts empty); the stick's own repeats are found by the hash made as they copy.
@@ -38,7 +35,7 @@ from pathlib import Path
 from tests.benchmarks.bench_scan import SEED_FORMATS, WorkerMemory, make_tree, run_child
 
 
-def _child(root: Path, work: Path, tags_beside_copy: bool = True) -> int:
+def _child(root: Path, work: Path) -> int:
     """In a fresh process: one import into a fresh library; prints timings and peak memory as JSON."""
     from kiosk.core.bus import EventBus
     from kiosk.core.events import ImportState
@@ -58,7 +55,7 @@ def _child(root: Path, work: Path, tags_beside_copy: bool = True) -> int:
     workers = WorkerMemory()
     out: dict[str, float | int | str] = {}
     try:
-        importer = StickImporter(store, bus, reader, work / "music", tags_beside_copy=tags_beside_copy)
+        importer = StickImporter(store, bus, reader, work / "music")
         started = time.perf_counter()
         result = importer.import_from(root)
         out["job_s"] = time.perf_counter() - started
@@ -66,7 +63,6 @@ def _child(root: Path, work: Path, tags_beside_copy: bool = True) -> int:
         stages = importer.last_timings
         out["inventory_s"], out["duplicates_s"] = stages.inventory_s, stages.duplicates_s
         out["shared_size"], out["hashed_first"] = stages.shared_size, stages.hashed_first
-        out["tags_s"] = stages.tags_s if stages.tags_s is not None else float("nan")
         out["added"], out["errors"], out["status"] = result.added, result.errors, result.status
         out["copied_mb"] = sum(p.stat().st_size for p in (work / "music").rglob("*") if p.is_file()) / 1e6
     finally:
@@ -76,10 +72,6 @@ def _child(root: Path, work: Path, tags_beside_copy: bool = True) -> int:
     out["rss_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(out))
     return 0
-
-
-#: The child's work folder of this name imports with every tag read before the copy (the same run's comparison).
-TAGS_FIRST = "tags-first"
 
 
 def _cp(source: Path, target: Path, *, sync: bool) -> float:
@@ -104,8 +96,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--child", nargs=2, default=None)
     args = parser.parse_args(argv)
     if args.child:
-        work = Path(args.child[1])
-        return _child(Path(args.child[0]), work, tags_beside_copy=work.name != TAGS_FIRST)
+        return _child(Path(args.child[0]), Path(args.child[1]))
     music = make_tree(args.files)
     count, size_mb = _tree_size(music)
     for path in music.rglob("*"):  # the page cache warm for everyone, as a stick's files are after the scan
@@ -116,18 +107,15 @@ def main(argv: list[str]) -> int:
         with tempfile.TemporaryDirectory(prefix="bench-import-", dir=args.target) as tmp:
             work = Path(tmp)
             (work / "import").mkdir()
-            (work / TAGS_FIRST).mkdir()
             os.sync()
             row = run_child("tests.benchmarks.bench_import", music, work / "import")
-            os.sync()
-            row["tags_first_s"] = run_child("tests.benchmarks.bench_import", music, work / TAGS_FIRST)["job_s"]
             os.sync()
             row["cp_s"] = _cp(music, work / "cp", sync=False)
             os.sync()
             row["cp_sync_s"] = _cp(music, work / "cp-sync", sync=True)
             rounds.append(row)
-        print(f"(round {round_no + 1} of {args.repeat}: whole job {size_mb / row['job_s']:.0f} MB/s, tags first "
-              f"{size_mb / row['tags_first_s']:.0f} MB/s, copy phase {size_mb / row['copy_s']:.0f} MB/s, "
+        print(f"(round {round_no + 1} of {args.repeat}: whole job {size_mb / row['job_s']:.0f} MB/s, "
+              f"copy phase {size_mb / row['copy_s']:.0f} MB/s, "
               f"cp -r {size_mb / row['cp_s']:.0f} MB/s, cp -r + sync {size_mb / row['cp_sync_s']:.0f} MB/s)",
               file=sys.stderr)
 
@@ -147,26 +135,22 @@ def main(argv: list[str]) -> int:
     print("| measure | ours MB/s | cp -r MB/s | ratio | cp -r + sync MB/s | ratio | goal |")
     print("|---|---:|---:|---:|---:|---:|---|")
     cp, cp_sync = size_mb / median("cp_s"), size_mb / median("cp_sync_s")
-    for label, key in (("copy phase: copy and hash, syncfs, rename, rows (tags still being read)", "copy_s"),
-                       ("whole job: inventory, duplicate check, then copy beside tags", "job_s"),
-                       ("whole job with every tag read before the copy (tags_beside_copy=False)", "tags_first_s")):
+    for label, key in (("copy phase: copy, hash and tags in the workers; syncfs, rename, rows", "copy_s"),
+                       ("whole job: inventory, duplicate check, copy phase", "job_s")):
         print(f"| {label} | {size_mb / median(key):,.0f} | {cp:,.0f} | {ratio(key, 'cp_s'):.2f}x "
               f"| {cp_sync:,.0f} | {ratio(key, 'cp_sync_s'):.2f}x | {'0.8x of cp -r' if key != 'copy_s' else ''} |")
     print(f"| peak memory, importing process (MB RSS) | {max(r['rss_self_mb'] for r in rounds):.0f} | | | | | |")
     print(f"| peak memory, largest tag worker (MB RSS) | {max(r['rss_workers_mb'] for r in rounds):.0f} | | | | | |")
     print()
-    print("| stage of the import (median s) | seconds | runs |")
-    print("|---|---:|---|")
+    print("| stage of the import (median s) | seconds |")
+    print("|---|---:|")
     shared, hashed = int(last["shared_size"]), int(last["hashed_first"])
     for label, key in (("inventory", "inventory_s"),
                        (f"duplicate check ({shared} of {count} files share a size; {hashed} hashed before the copy)",
                         "duplicates_s"),
-                       ("tag reading, worker processes", "tags_s"),
-                       ("copy phase", "copy_s"),
+                       ("copy phase (copy and tags)", "copy_s"),
                        ("whole job", "job_s")):
-        when = {"tags_s": "from the end of the inventory, beside the duplicate check and the copy",
-                "copy_s": "after the duplicate check", "job_s": "less than the sum: the stages overlap"}
-        print(f"| {label} | {median(key):.2f} | {when.get(key, 'first')} |")
+        print(f"| {label} | {median(key):.2f} |")
     return 0
 
 

@@ -314,9 +314,10 @@ def test_presses_during_a_real_import_reach_the_core_while_the_import_is_mid_cop
         assert mid_copy.wait(timeout=60), "the import never reached its copy phase"
         assert controls.leds is not None
         wait_for(lambda: controls.leds is not None and controls.leds.wanted("importing") == "blink")
-        # The first batch settles (sync, rename, rows) on the importer's helper thread while the second
-        # copies; the second cannot settle while the importer is held here.
-        wait_for(lambda: store.count_tracks() == len(tracks) + 4, what="the first batch committed")
+        # A first batch settles (sync, rename, rows) on the importer's helper thread while later files copy;
+        # the rest cannot settle while the importer is held here.
+        wait_for(lambda: store.count_tracks() > len(tracks), what="a first batch committed")
+        assert store.count_tracks() <= len(tracks) + 6
 
         press(factory, 27)  # Next
         wait_for(lambda: jukebox.queue_snapshot().current_index == 1, what="next during the import")

@@ -6,7 +6,6 @@ The "stick" here is a plain folder; tests/hw/test_usb_import.py does the same wi
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import shutil
 import subprocess
@@ -17,17 +16,15 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from mutagen.flac import FLAC
 
 from kiosk.core.bus import RecordingBus
 from kiosk.core.events import ImportState, LibraryScanComplete
 from kiosk.core.models import TrackInfo
 from kiosk.core.ports.usb import TagRequest
 from kiosk.library.importer import StickImporter, plan_destination, safe_component
-from kiosk.library.safecopy import SourceGone, copy_to_temp, copy_verified
 from kiosk.library.scanner import Scanner
 from kiosk.library.store import SqlLibraryStore
-from kiosk.library.tags import ProcessTagReader, read_track
+from kiosk.library.tags import ProcessTagReader, copy_and_read_track
 from tests.conftest import skip_or_fail
 from tests.media import ffmpeg_available, make_tone
 
@@ -233,80 +230,65 @@ def test_a_stick_that_fits_only_without_its_repeats_is_imported(
     _assert_rows_point_at_whole_files(store, music)
 
 
-@pytest.mark.parametrize("batch_size", [100, 1], ids=["one-batch", "a-batch-per-file-settling-while-copying"])
-def test_a_disk_that_fills_up_mid_import_stops_cleanly(
-    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader,
-    small_disk: Path, batch_size: int,
+def grow_then_copy(request: TagRequest, covers_dir: str | None, copy_to: str) -> TrackInfo:
+    """The stick file grows between the inventory and its copy (something still writing to it)."""
+    with open(request.path, "ab") as f:
+        f.write(b"\0" * 10)
+    return copy_and_read_track(request, covers_dir, copy_to)
+
+
+def change_then_copy(request: TagRequest, covers_dir: str | None, copy_to: str) -> TrackInfo:
+    """One byte of the stick file changes (the size stays) between its hash before the copy and the copy."""
+    data = bytearray(Path(request.path).read_bytes())
+    data[-1] ^= 0xFF
+    Path(request.path).write_bytes(data)
+    return copy_and_read_track(request, covers_dir, copy_to)
+
+
+@pytest.mark.parametrize("seconds", [1.0, 20.0], ids=["read-whole", "copied-in-chunks"])
+def test_a_file_that_grew_after_the_inventory_is_not_imported(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, seconds: float
 ) -> None:
-    """Free space looked fine, then something else filled the disk: the import stops, rows match whole files.
+    """Tried: a stick file longer at its copy than the inventory saw (a small FLAC read whole; a 3.5 MB WAV
+    copied in chunks). Must survive: nothing of it in the library (no row, no file, no temp copy), its reason
+    in the result, and the stick untouched otherwise."""
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    stick.mkdir()
+    make_tone(stick / "s.wav", "wav", seconds=seconds, tags={"title": "Grows"}, cache_dir=media_cache)
+    reader = ProcessTagReader(tmp_path / "covers", workers=1, copy_function=grow_then_copy)
+    try:
+        result = StickImporter(store, bus, reader, music).import_from(stick)
+    finally:
+        reader.close()
+    assert (result.status, result.added, result.errors) == ("completed", 0, 1)
+    assert result.error_reasons == ("s.wav: the file changed between scan and copy",)
+    assert store.count_tracks() == 0 and not [p for p in music.rglob("*") if p.is_file()]
 
-    With one file per batch, a batch may still be syncing on the settling thread when the disk fills.
-    """
-    stick = tmp_path / "stick"
-    _stick(stick, media_cache, count=6, seconds=3.0)  # about 6 x 300 kB
-    music = small_disk / "music"
-    filled = []
 
-    def fill_after_first_file(event: ImportState) -> None:
-        if event.state == "copying" and event.files_done == 1 and not filled:
-            filled.append(True)
-            with open(small_disk / "filler", "wb") as f:  # take (almost) all that is left
-                try:
-                    while True:
-                        f.write(b"\0" * 65536)
-                except OSError:
-                    pass
-
-    bus.subscribe(ImportState, fill_after_first_file)
-    result = StickImporter(
-        store, bus, reader, music, reserve_bytes=0, progress_interval=0, batch_size=batch_size
-    ).import_from(stick)
-    assert filled, "the disk was never filled"
-    assert result.status == "failed"
-    assert any("full" in r for r in result.error_reasons)
-    assert 1 <= store.count_tracks() < 6
+def test_a_file_that_changed_after_its_hash_was_made_is_not_imported(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    """Tried: a stick file of the size of a library file (so hashed before the copy, and not a duplicate) whose
+    last byte changes before its copy. Must survive: the library as it was, the file refused with its reason,
+    no temp copy."""
+    first, second, music = tmp_path / "first", tmp_path / "second", tmp_path / "music"
+    source = _stick(first, media_cache, count=1)[0]
+    StickImporter(store, bus, reader, music).import_from(first)
+    twin = second / "f0.flac"
+    twin.parent.mkdir(parents=True)
+    data = bytearray(source.read_bytes())
+    data[-2] ^= 0xFF
+    twin.write_bytes(data)
+    changing = ProcessTagReader(tmp_path / "covers", workers=1, copy_function=change_then_copy)
+    try:
+        result = StickImporter(store, bus, changing, music).import_from(second)
+    finally:
+        changing.close()
+    assert (result.status, result.added, result.errors) == ("completed", 0, 1)
+    assert result.error_reasons == ("f0.flac: the file changed between scan and copy",)
+    assert store.count_tracks() == 1
     _assert_rows_point_at_whole_files(store, music)
-    assert bus.of_type(ImportState)[-1].state == "failed"
-
-
-def test_a_cancelled_copy_leaves_no_partial_file(tmp_path: Path, media_cache: Path) -> None:
-    source = make_tone(tmp_path / "big.wav", "wav", seconds=20, cache_dir=media_cache)  # about 3.5 MB
-    target_dir = tmp_path / "lib"
-    target_dir.mkdir()
-    calls = itertools.count()
-    with pytest.raises(SourceGone):
-        copy_verified(str(source), target_dir / "big.wav", _digest(source), lambda: next(calls) >= 2)
-    assert list(target_dir.iterdir()) == []
-    # And a copy that is not cancelled arrives whole.
-    st = copy_verified(str(source), target_dir / "big.wav", _digest(source), lambda: False)
-    assert st.st_size == source.stat().st_size and _digest(target_dir / "big.wav") == _digest(source)
-
-
-def test_a_file_changed_after_the_scan_is_not_imported(tmp_path: Path, media_cache: Path) -> None:
-    source = make_tone(tmp_path / "s.flac", "flac", cache_dir=media_cache)
-    expected = _digest(source)
-    flac = FLAC(source)
-    flac["title"] = "changed"
-    flac.save()
-    (tmp_path / "lib").mkdir()
-    with pytest.raises(ValueError, match="changed"):
-        copy_verified(str(source), tmp_path / "lib" / "s.flac", expected, lambda: False)
-    assert list((tmp_path / "lib").iterdir()) == []
-
-
-def test_a_file_that_grew_after_the_scan_is_not_imported(tmp_path: Path, media_cache: Path) -> None:
-    """A file copied without a hash made first is checked by its size: a stick file rewritten since the scan
-    (here, longer than the scan saw) is refused and leaves no temp file."""
-    source = make_tone(tmp_path / "s.flac", "flac", cache_dir=media_cache)
-    (tmp_path / "lib").mkdir()
-    scanned_size = source.stat().st_size - 10
-    with pytest.raises(ValueError, match="changed"):
-        copy_to_temp(str(source), tmp_path / "lib", "", lambda: False, expected_size=scanned_size)
-    assert list((tmp_path / "lib").iterdir()) == []
-    temp, copied, content_hash = copy_to_temp(
-        str(source), tmp_path / "lib", "", lambda: False, expected_size=source.stat().st_size
-    )
-    assert copied.st_size == source.stat().st_size and content_hash == _digest(source) == _digest(temp)
+    assert len([p for p in music.rglob("*") if p.is_file()]) == 1
 
 
 def test_import_events_end_with_scan_complete(
@@ -368,8 +350,8 @@ def test_a_stop_between_batches_keeps_the_settled_rows_and_leaves_nothing_half_d
     assert len([p for p in music.rglob("*") if p.is_file()]) == 5, "a file without a row was left in the library"
 
 
-# Tag readers for the overlap tests: real functions run by a real ProcessTagReader in its worker processes,
-# one file per task (chunk_files=1) so that a file that waits holds up no other file's result.
+# Copy functions for the tests below: the real ``copy_and_read_track``, run by a real ProcessTagReader in its
+# worker processes, one file per task (chunk_files=1) so that a file that waits holds up no other file's result.
 # The stick is tmp_path/"stick" and the library tmp_path/"music", so a worker finds the library from the path.
 
 
@@ -377,12 +359,11 @@ def _library_of(request: TagRequest) -> Path:
     return next(p for p in Path(request.path).parents if p.name == "stick").parent / "music"
 
 
-def read_last_after_the_others_are_in_place(request: TagRequest, covers_dir: str | None) -> TrackInfo:
-    """Reads ``zz-last.flac`` only once the four songs before it are renamed into the library (or a minute has
-    passed), and puts in its title how many it found: tags that are still being read while copies land."""
-    info = read_track(request, covers_dir)
+def copy_last_after_the_others_are_in_place(request: TagRequest, covers_dir: str | None, copy_to: str) -> TrackInfo:
+    """Copies ``zz-last.flac`` only once the four songs before it are renamed into the library (or a minute has
+    passed), and puts in its title how many it found: batches settle while later files are still copied."""
     if os.path.basename(request.path) != "zz-last.flac":
-        return info
+        return copy_and_read_track(request, covers_dir, copy_to)
     music, in_place = _library_of(request), 0
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -390,56 +371,99 @@ def read_last_after_the_others_are_in_place(request: TagRequest, covers_dir: str
         if in_place >= 4:
             break
         time.sleep(0.05)
-    return replace(info, title=f"read with {in_place} songs in place")
+    info = copy_and_read_track(request, covers_dir, copy_to)
+    return replace(info, title=f"copied with {in_place} songs in place")
 
 
-def read_first_slowly(request: TagRequest, covers_dir: str | None) -> TrackInfo:
+def copy_first_slowly(request: TagRequest, covers_dir: str | None, copy_to: str) -> TrackInfo:
     """The first file in path order answers a second late, so its result comes after the second file's."""
     if os.path.basename(request.path) == "a.flac":
         time.sleep(1.0)
-    return read_track(request, covers_dir)
+    return copy_and_read_track(request, covers_dir, copy_to)
 
 
-def read_slow_one_for_a_minute(request: TagRequest, covers_dir: str | None) -> TrackInfo:
+def copy_slow_one_after_a_minute(request: TagRequest, covers_dir: str | None, copy_to: str) -> TrackInfo:
+    """``zz-slow.flac``'s worker writes its pid beside the temp file's name, waits a minute, then copies."""
     if os.path.basename(request.path) == "zz-slow.flac":
+        Path(copy_to + ".worker").write_text(str(os.getpid()))
         time.sleep(60)
-    return read_track(request, covers_dir)
+    return copy_and_read_track(request, covers_dir, copy_to)
 
 
-def test_files_are_copied_and_settled_while_later_tags_are_still_being_read(
+def fill_the_disk_before_the_third_file(request: TagRequest, covers_dir: str | None, copy_to: str) -> TrackInfo:
+    """Before ``f2.flac`` is copied, something else takes all the space left on the library disk."""
+    if os.path.basename(request.path) == "f2.flac":
+        with open(Path(copy_to).parent.parent / "filler", "ab") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+    return copy_and_read_track(request, covers_dir, copy_to)
+
+
+@pytest.mark.parametrize("batch_size", [100, 1], ids=["one-batch", "a-batch-per-file-settling-while-copying"])
+def test_a_disk_that_fills_up_mid_import_stops_cleanly(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, small_disk: Path, batch_size: int,
+) -> None:
+    """Tried: free space looked fine, then something else filled the library disk just before the third file's
+    copy (from inside the worker that copies it). Must survive: the import stops as failed with the reason,
+    every row points at a whole file, no temp copy is left; with one file per batch, a batch may still be
+    syncing on the settling thread when the disk fills."""
+    stick = tmp_path / "stick"
+    _stick(stick, media_cache, count=6, seconds=3.0)  # about 6 x 300 kB; dir0 holds f0, f2, f4
+    music = small_disk / "music"
+    reader = ProcessTagReader(tmp_path / "covers", workers=2, chunk_files=1,
+                              copy_function=fill_the_disk_before_the_third_file)
+    try:
+        result = StickImporter(
+            store, bus, reader, music, reserve_bytes=0, progress_interval=0, batch_size=batch_size
+        ).import_from(stick)
+    finally:
+        reader.close()
+    assert (small_disk / "filler").stat().st_size > 0, "the disk was never filled"
+    assert result.status == "failed"
+    assert any("full" in r for r in result.error_reasons)
+    assert 1 <= store.count_tracks() < 6  # dir0/f0.flac, copied before the disk filled, is kept
+    _assert_rows_point_at_whole_files(store, music)
+    assert bus.of_type(ImportState)[-1].state == "failed"
+
+
+def test_batches_settle_while_later_files_are_still_being_copied(
     tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus
 ) -> None:
-    """The last file's tags are read only once the four files before it are in the library: if the copy
-    waited for every tag first, that read would wait a minute in vain and its title would say so."""
+    """The last file is copied only once the four files before it are in the library: if nothing settled
+    before every copy was done, that copy would wait a minute in vain and its title would say so."""
     stick, music = tmp_path / "stick", tmp_path / "music"
     sources = _stick(stick, media_cache)
     tags = {"title": "Last", "artist": "Band", "album": "Live"}
     last = make_tone(stick / "zz-last.flac", "flac", freq=900, tags=tags, cache_dir=media_cache)
     reader = ProcessTagReader(tmp_path / "covers", workers=2, seconds_per_file=120, chunk_files=1,
-                              read_function=read_last_after_the_others_are_in_place)
+                              copy_function=copy_last_after_the_others_are_in_place)
     try:
         result = StickImporter(store, bus, reader, music, batch_size=1).import_from(stick)
     finally:
         reader.close()
     assert (result.status, result.added, result.errors) == ("completed", 5, 0)
     titles = {t.source_path: t.title for t in store.list_tracks(limit=10)}
-    assert titles["zz-last.flac"] == "read with 4 songs in place"
+    assert titles["zz-last.flac"] == "copied with 4 songs in place"
     assert sorted(titles) == sorted(str(p.relative_to(stick)) for p in [*sources, last])
     _assert_rows_point_at_whole_files(store, music)
 
 
-def test_names_follow_path_order_whatever_order_the_tags_arrive_in(
+def test_names_follow_path_order_whatever_order_the_copies_finish_in(
     tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus
 ) -> None:
     """Two different songs with the same tags: the first in path order gets the plain name even though its
-    tags arrive a second after the other's."""
+    copy and tags arrive a second after the other's."""
     stick, music = tmp_path / "stick", tmp_path / "music"
     same = {"title": "Same", "artist": "Band", "album": "Live"}
     (stick / "dir0").mkdir(parents=True)
     (stick / "dir1").mkdir()
     make_tone(stick / "dir0" / "a.flac", "flac", freq=300, tags=same, cache_dir=media_cache)
     make_tone(stick / "dir1" / "b.flac", "flac", freq=600, tags=same, cache_dir=media_cache)
-    reader = ProcessTagReader(tmp_path / "covers", workers=2, chunk_files=1, read_function=read_first_slowly)
+    reader = ProcessTagReader(tmp_path / "covers", workers=2, chunk_files=1, copy_function=copy_first_slowly)
     try:
         result = StickImporter(store, bus, reader, music).import_from(stick)
     finally:
@@ -453,7 +477,7 @@ def test_a_file_whose_tags_fail_leaves_no_copy_and_no_row_while_the_others_impor
     tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
 ) -> None:
     """Tried: a stick with four songs and a ``.flac`` that is not audio at all, copied before its tags are
-    known. Must survive: the four songs (files and rows); the broken file is an error with its reason, its
+    read. Must survive: the four songs (files and rows); the broken file is an error with its reason, its
     temp copy is gone, and it comes off the import's totals so the progress ends full."""
     stick, music = tmp_path / "stick", tmp_path / "music"
     sources = _stick(stick, media_cache)
@@ -475,51 +499,55 @@ def test_a_file_whose_tags_fail_leaves_no_copy_and_no_row_while_the_others_impor
     assert bus.of_type(ImportState)[0].files_total == 5  # before its tags failed, it was to be imported
 
 
-def test_a_stop_while_a_copy_waits_for_its_tags_ends_at_once_and_leaves_no_temp_copy(
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1].startswith("Z")  # killed, not yet reaped
+
+
+def test_a_stop_while_a_worker_is_busy_ends_at_once_and_kills_the_worker(
     tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus
 ) -> None:
-    """The last file's tags would take a minute; the job is stopped while its copy waits for them. It ends
-    without waiting for the tags, keeps the settled songs and leaves neither a temp copy nor its row."""
+    """Tried: the last file's worker takes a minute before its copy; the job is stopped then. Must survive: the
+    job ends without waiting for it, and the worker is killed, so it can never write a temp copy into the
+    library after the job has cleaned up; the songs before it are kept, and the reader imports again after."""
     stick, music = tmp_path / "stick", tmp_path / "music"
     _stick(stick, media_cache)
     make_tone(stick / "zz-slow.flac", "flac", freq=900, tags={"title": "Slow"}, cache_dir=media_cache)
     reader = ProcessTagReader(tmp_path / "covers", workers=2, seconds_per_file=120, chunk_files=1,
-                              read_function=read_slow_one_for_a_minute)
+                              copy_function=copy_slow_one_after_a_minute)
     cancel = threading.Event()
-
-    def stop_soon_after_the_last_copy_starts(event: ImportState) -> None:
-        if event.state == "copying" and event.files_done == 4:
-            threading.Timer(0.5, cancel.set).start()  # by then its copy waits for its tags
-
-    bus.subscribe(ImportState, stop_soon_after_the_last_copy_starts)
     results: list[LibraryScanComplete] = []
     importer = StickImporter(store, bus, reader, music, batch_size=1, progress_interval=0)
     job = threading.Thread(target=lambda: results.append(importer.import_from(stick, cancel=cancel)))
     try:
         job.start()
-        job.join(timeout=30)  # far less than the minute the tags would take
-        assert not job.is_alive(), "the job waited for the slow tags after it was stopped"
+        deadline = time.monotonic() + 60
+        while not list(music.glob(".import-*.part.worker")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        (marker,) = music.glob(".import-*.part.worker")
+        worker = int(marker.read_text())
+        cancel.set()
+        job.join(timeout=30)  # far less than the minute the worker would take
+        assert not job.is_alive(), "the job waited for the slow worker after it was stopped"
+        deadline = time.monotonic() + 10
+        while not _process_gone(worker) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _process_gone(worker), "the busy worker was left running after the stop"
     finally:
         cancel.set()
         job.join()
+    try:
+        assert (results[0].status, results[0].added) == ("aborted", 4)
+        assert store.count_tracks() == 4
+        _assert_rows_point_at_whole_files(store, music)
+        marker.unlink()
+        assert len([p for p in music.rglob("*") if p.is_file()]) == 4
+        (stick / "zz-slow.flac").unlink()
+        (stick / "new.flac").write_bytes((stick / "dir0" / "f0.flac").read_bytes()[:-1] + b"\1")
+        again = StickImporter(store, bus, reader, music).import_from(stick)  # new workers: the old were killed
+    finally:
         reader.close()
-    assert (results[0].status, results[0].added) == ("aborted", 4)
-    assert store.count_tracks() == 4
-    _assert_rows_point_at_whole_files(store, music)
-    assert len([p for p in music.rglob("*") if p.is_file()]) == 4
-
-
-def test_with_every_tag_read_before_the_copy_the_import_is_the_same(
-    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
-) -> None:
-    """``tags_beside_copy=False`` (for machines whose copy is CPU-bound) changes when copies start, not what
-    lands: the same names, whole files, rows, and the same events from started to completed."""
-    stick, music = tmp_path / "stick", tmp_path / "music"
-    _stick(stick, media_cache)
-    result = StickImporter(store, bus, reader, music, tags_beside_copy=False).import_from(stick)
-    assert (result.status, result.added, result.errors) == ("completed", 4, 0)
-    paths = sorted(Path(t.path).relative_to(music).as_posix() for t in store.list_tracks(limit=100))
-    assert paths == [f"Band/Live/0{i + 1} Track {i}.flac" for i in range(4)]
-    _assert_rows_point_at_whole_files(store, music)
-    states = bus.of_type(ImportState)
-    assert states[0].state == "started" and states[-1].state == "completed" and states[-1].files_done == 4
+    assert (again.status, again.added, again.skipped) == ("completed", 1, 4)

@@ -5,7 +5,7 @@ The core names these shapes only; pyudev, mount helpers and mutagen worker pools
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -68,3 +68,15 @@ class TagReader(Protocol):
         """Yields one result per request until done or ``cancelled()`` turns true."""
 
     def close(self) -> None: ...
+
+
+class CopyingTagReader(TagReader, Protocol):
+    """A tag reader that can also copy each file as it reads it (the import's work, done where the tags are)."""
+
+    def read_copying(
+        self, requests: Sequence[TagRequest], staging: str, temp_prefix: str,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> Generator[TagResult, None, None]:
+        """Copies each file into a temp file in ``staging`` (named from ``temp_prefix`` and the file's path) and
+        reads its tags; each result's info carries the copy's content hash, size and mtime. Results come in
+        any order. Closed before its end, nothing writes in ``staging`` any more once it returns."""
