@@ -723,6 +723,7 @@ class ProcessTagReader:
         workers: int | None = None,
         seconds_per_file: float = 10.0,
         seconds_per_mb: float = 0.5,
+        copy_seconds_per_mb: float = 2.0,
         memory_limit: int = 768 * 1024 * 1024,
         chunk_files: int = 64,
         read_function: ReadFunction = read_track,
@@ -732,16 +733,17 @@ class ProcessTagReader:
         self._covers_dir = str(covers_dir) if covers_dir is not None else None
         self._workers = workers or os.cpu_count() or 1
         self._seconds_per_file, self._seconds_per_mb = seconds_per_file, seconds_per_mb
+        self._copy_seconds_per_mb = copy_seconds_per_mb  # a copy reads the whole file: a slow stick needs time
         self._memory_limit, self._chunk_files = memory_limit, chunk_files
         self._read, self._copy = read_function, copy_function
         self._pool: ProcessPool | None = None
         self._pool_lock = threading.Lock()
         self._warm_up: threading.Thread | None = None
 
-    def _time_limit(self, requests: Sequence[TagRequest]) -> float:
+    def _time_limit(self, requests: Sequence[TagRequest], seconds_per_mb: float) -> float:
         # One hostile file's allowance per chunk, plus what honest files need: a chunk that runs out is
         # retried file by file, each with the full allowance.
-        return self._seconds_per_file + sum(0.2 + r.file_size / 1e6 * self._seconds_per_mb for r in requests)
+        return self._seconds_per_file + sum(0.2 + r.file_size / 1e6 * seconds_per_mb for r in requests)
 
     def _ensure_pool(self) -> ProcessPool:
         with self._pool_lock:
@@ -792,18 +794,21 @@ class ProcessTagReader:
             chunk_bytes += request.file_size
         return chunks
 
-    def _submit(self, chunk: list[TagRequest], read: ReadFunction) -> Future[list[RawResult]]:
+    def _submit(self, chunk: list[TagRequest], read: ReadFunction, seconds_per_mb: float) -> Future[list[RawResult]]:
         pool = self._ensure_pool()
         requests = [_request_values(r) for r in chunk]
-        limit = (self._seconds_per_file, self._seconds_per_mb)
+        limit = (self._seconds_per_file, seconds_per_mb)
         return pool.schedule(
-            read_chunk, args=(read, requests, self._covers_dir, limit), timeout=self._time_limit(chunk)
+            read_chunk, args=(read, requests, self._covers_dir, limit),
+            timeout=self._time_limit(chunk, seconds_per_mb),
         )
 
     def read(
         self, requests: Sequence[TagRequest], cancelled: Callable[[], bool] = lambda: False
     ) -> Iterator[TagResult]:
-        return self._results(self._chunks(requests), self._read, cancelled, stop_workers_when_left=False)
+        return self._results(
+            self._chunks(requests), self._read, self._seconds_per_mb, cancelled, stop_workers_when_left=False
+        )
 
     def read_copying(
         self, requests: Sequence[TagRequest], staging: str, temp_prefix: str,
@@ -815,17 +820,17 @@ class ProcessTagReader:
         files of copies not handed out are the caller's to remove."""
         read = CopyThenRead(staging, temp_prefix, self._copy)
         chunks = self._chunks(requests, max_bytes=COPY_BATCH_BYTES)
-        return self._results(chunks, read, cancelled, stop_workers_when_left=True)
+        return self._results(chunks, read, self._copy_seconds_per_mb, cancelled, stop_workers_when_left=True)
 
     def _results(
-        self, chunks: list[list[TagRequest]], read: ReadFunction, cancelled: Callable[[], bool], *,
-        stop_workers_when_left: bool,
+        self, chunks: list[list[TagRequest]], read: ReadFunction, seconds_per_mb: float,
+        cancelled: Callable[[], bool], *, stop_workers_when_left: bool,
     ) -> Generator[TagResult, None, None]:
         pending: dict[Future[list[RawResult]], list[TagRequest]] = {}
         finished: queue.SimpleQueue[Future[list[RawResult]]] = queue.SimpleQueue()
 
         def submit(chunk: list[TagRequest]) -> None:
-            future = self._submit(chunk, read)
+            future = self._submit(chunk, read, seconds_per_mb)
             pending[future] = chunk
             future.add_done_callback(finished.put)  # one callback per chunk: no polling over all futures
 
