@@ -644,12 +644,9 @@ class _BatchSettler:
 
 
 def sweep_temp_files(music_dir: Path) -> int:
-    """Removes temp copies a power cut left behind; returns how many."""
-    count = 0
-    for path in music_dir.rglob(f"{TEMP_PREFIX}*.part"):
-        path.unlink(missing_ok=True)
-        count += 1
-    return count
+    """Removes temp copies a power cut left behind; returns how many. Temp copies are only ever made in the
+    library folder itself, so a library of any size costs one folder listing."""
+    return _remove_temp_files(music_dir, TEMP_PREFIX)
 
 
 def _remove_temp_files(music_dir: Path, temp_prefix: str) -> int:

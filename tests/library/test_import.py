@@ -552,3 +552,24 @@ def test_a_stop_while_a_worker_is_busy_ends_at_once_and_kills_the_worker(
     finally:
         reader.close()
     assert (again.status, again.added, again.skipped) == ("completed", 1, 4)
+
+
+def test_temp_copies_left_by_a_power_cut_are_removed_by_the_next_import(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    """Tried: temp copies of an import cut off by a power cut lie in the library folder. Must survive: the
+    next import removes them and imports as usual; the library's songs (even one whose name ends in .part)
+    are untouched."""
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    _stick(stick, media_cache)
+    music.mkdir()
+    leftovers = [music / ".import-cut-0123456789abcdef.part", music / ".import-older-1.part"]
+    for leftover in leftovers:
+        leftover.write_bytes(b"half a song")
+    kept = music / "Band" / "a song.part"
+    kept.parent.mkdir()
+    kept.write_bytes(b"not ours to remove")
+    result = StickImporter(store, bus, reader, music).import_from(stick)
+    assert (result.status, result.added) == ("completed", 4)
+    assert not any(p.exists() for p in leftovers)
+    assert kept.read_bytes() == b"not ours to remove"
