@@ -439,6 +439,8 @@ def _read_source(request: TagRequest, covers_dir: str | None, copy_to: str | Non
             if copy_to is not None:
                 st, content_hash = _copy_failures_unreadable(lambda: write_new_file(copy_to, data))
                 copied = True
+                if st.st_size != request.file_size:  # it shrank while it was read
+                    raise UnreadableFile(CHANGED_SINCE_SCAN)
             info = _track_from(_NamedBytes(data, path), data[:128], request, st, covers_dir, content_hash)
         else:
             if copy_to is not None:
@@ -446,7 +448,7 @@ def _read_source(request: TagRequest, covers_dir: str | None, copy_to: str | Non
                     lambda: copy_open_file(fd, copy_to, _never, _worker_copy_buffer())
                 )
                 copied = True
-                if st.st_size != request.file_size:
+                if st.st_size != request.file_size:  # it grew or shrank while it was copied
                     raise UnreadableFile(CHANGED_SINCE_SCAN)
             with os.fdopen(fd, "rb", closefd=False) as f:
                 f.seek(0)
