@@ -72,8 +72,11 @@ def safe_component(text: str, fallback: str, max_bytes: int = MAX_COMPONENT_BYTE
     return name or fallback
 
 
-def plan_destination(info: TrackInfo, music_dir: Path, taken: set[str]) -> Path:
-    """``Artist/Album/NN Title.ext`` under ``music_dir``; a name already used gets " (2)", " (3)"..."""
+def plan_destination(
+    info: TrackInfo, music_dir: Path, taken: set[str], exists: Callable[[str], bool] = os.path.lexists
+) -> str:
+    """``Artist/Album/NN Title.ext`` under ``music_dir``; a name already used (in ``taken``, this job's, or
+    by a file that ``exists``) gets " (2)", " (3)"..."""
     artist = safe_component(info.album_artist or info.artist, "Unknown artist")
     album = safe_component(info.album, "Unknown album")
     prefix = ""
@@ -83,15 +86,35 @@ def plan_destination(info: TrackInfo, music_dir: Path, taken: set[str]) -> Path:
             prefix = f"{info.disc_number}-{prefix}"
     suffix = os.path.splitext(info.path)[1].lower()
     stem = safe_component(prefix + info.title, "Untitled")
-    folder = music_dir / artist / album
+    folder = os.path.join(music_dir, artist, album)
     for n in range(1, 10000):
         name = f"{stem}{suffix}" if n == 1 else f"{stem} ({n}){suffix}"
-        candidate = folder / name
-        key = str(candidate).casefold()
-        if key not in taken and not os.path.lexists(candidate):
+        candidate = os.path.join(folder, name)
+        key = candidate.casefold()
+        if key not in taken and not exists(candidate):
             taken.add(key)
             return candidate
-    raise OSError(errno.EEXIST, "no free file name", str(folder / stem))
+    raise OSError(errno.EEXIST, "no free file name", os.path.join(folder, stem))
+
+
+class _ExistingNames:
+    """Whether a file is in the library already, by one listing per folder instead of one system call per
+    file (the importing thread's system calls also cost it the GIL, which the settling thread holds often).
+    Only this job adds files to these folders, and it plans every name it adds."""
+
+    def __init__(self) -> None:
+        self._folders: dict[str, frozenset[str]] = {}
+
+    def __call__(self, path: str) -> bool:
+        folder, name = os.path.split(path)
+        names = self._folders.get(folder)
+        if names is None:
+            try:
+                names = frozenset(os.listdir(folder))
+            except FileNotFoundError:
+                names = frozenset()
+            self._folders[folder] = names
+        return name in names
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +132,7 @@ class Candidate:
 @dataclass(slots=True)
 class PlannedCopy:
     info: TrackInfo
-    destination: Path
+    destination: str
 
 
 @dataclass(slots=True)
@@ -118,7 +141,7 @@ class TempCopy:
     ``planned.info``), waiting to be made durable and renamed."""
 
     planned: PlannedCopy
-    temp: Path
+    temp: str
 
 
 class StickImporter:
@@ -146,6 +169,7 @@ class StickImporter:
         self._store, self._bus, self._reader = store, bus, reader
         self._hash_threads = max(1, hash_threads)
         self._music_dir = Path(music_dir)
+        self._music_str = str(self._music_dir)
         self._batch_size, self._batch_bytes, self._reserve = batch_size, batch_bytes, reserve_bytes
         self._progress_interval, self._clock = progress_interval, clock
         #: Where the last job's time went (logged, and read by the benchmark).
@@ -395,10 +419,10 @@ class StickImporter:
         if result is None:
             raise _Stop("aborted", _why_stopped(alive))
         tally.scanned += 1
-        temp = Path(staged_temp_path(str(self._music_dir), f"{TEMP_PREFIX}{tally.job_id}", path))
+        temp = staged_temp_path(self._music_str, f"{TEMP_PREFIX}{tally.job_id}", path)
         info = result.info
         if info is None:
-            temp.unlink(missing_ok=True)  # the worker removes it; one killed in the middle cannot
+            _remove(temp)  # the worker removes it; one killed in the middle cannot
             reason = result.error or "no tags"
             if reason == DISK_FULL:
                 tally.error(path, reason)
@@ -409,23 +433,24 @@ class StickImporter:
             progress.drop(size)
             return None
         if candidate.content_hash and info.content_hash != candidate.content_hash:
-            temp.unlink(missing_ok=True)  # hashed before the copy, and different now
+            _remove(temp)  # hashed before the copy, and different now
             tally.error(path, CHANGED_SINCE_SCAN)
             progress.drop(size)
             return None
         if info.content_hash in kept.hashes:  # the same bytes as a file before it on this stick
-            temp.unlink(missing_ok=True)
+            _remove(temp)
             tally.skip(path)
             progress.drop(size)
             return None
         kept.hashes.add(info.content_hash)
-        return TempCopy(PlannedCopy(info, plan_destination(info, self._music_dir, kept.names)), temp)
+        destination = plan_destination(info, self._music_dir, kept.names, kept.existing)
+        return TempCopy(PlannedCopy(info, destination), temp)
 
     def _library_info(self, copy: TempCopy, root: str) -> TrackInfo:
         source = copy.planned.info.path
         source = source[len(root) :] if source.startswith(root) else os.path.relpath(source, root)
         source = source.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        return replace(copy.planned.info, path=str(copy.planned.destination), source_path=clean_text(source, 1024))
+        return replace(copy.planned.info, path=copy.planned.destination, source_path=clean_text(source, 1024))
 
     def _settle(self, pending: list[TempCopy], tally: ScanTally) -> None:
         """Makes a batch of whole temp copies durable, renames them into place, then commits their rows.
@@ -437,12 +462,12 @@ class StickImporter:
         if not pending:
             return
         try:
-            for folder in {copy.planned.destination.parent for copy in pending}:
+            for folder in {os.path.dirname(copy.planned.destination) for copy in pending}:
                 _make_folder(folder)
             sync_filesystem(self._music_dir)
         except DiskFull:
             for copy in pending:
-                copy.temp.unlink(missing_ok=True)
+                _remove(copy.temp)
             raise
         infos = []
         for copy in pending:
@@ -487,6 +512,7 @@ class _Kept:
 
     names: set[str] = field(default_factory=set)
     hashes: set[str] = field(default_factory=set)
+    existing: _ExistingNames = field(default_factory=_ExistingNames)
 
 
 class _Stop(Exception):
@@ -640,7 +666,7 @@ class _BatchSettler:
             self.wait()
         self._executor.shutdown(wait=True)
         for copy in self._batch:
-            copy.temp.unlink(missing_ok=True)  # those renamed into place are no longer there
+            _remove(copy.temp)  # those renamed into place are no longer there
 
 
 def sweep_temp_files(music_dir: Path) -> int:
@@ -664,10 +690,15 @@ def _why_stopped(alive: Callable[[], bool]) -> str:
     return "the stick was removed" if not alive() else "import stopped"
 
 
-def _make_folder(folder: Path) -> None:
+def _make_folder(folder: str) -> None:
     """A destination folder (and its parents); made durable by the batch's syncfs."""
     with full_disk_raises_disk_full():
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
 
 
 def _stat_ok(path: str) -> bool:

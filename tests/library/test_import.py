@@ -157,13 +157,13 @@ def test_paths_from_hostile_tags_stay_inside_the_library() -> None:
     music = Path("/lib/music")
     taken: set[str] = set()
     evil = TrackInfo(path="/s/x.MP3", title="../../etc/passwd", artist="..", album="a/b\\c:d\x00e\x1b", track_number=1)
-    dest = plan_destination(evil, music, taken)
+    dest = Path(plan_destination(evil, music, taken))
     assert dest.parent.parent.parent == music
     assert [p for p in dest.relative_to(music).parts] == ["Unknown artist", "a_b_c_d e", "01 .._.._etc_passwd.mp3"]
     long = TrackInfo(path="/s/y.flac", title="é" * 1000, artist="x" * 1000)
-    dest = plan_destination(long, music, taken)
+    dest = Path(plan_destination(long, music, taken))
     assert all(len(part.encode()) <= 130 for part in dest.relative_to(music).parts)
-    twin = plan_destination(evil, music, taken)
+    twin = Path(plan_destination(evil, music, taken))
     assert twin.name == "01 .._.._etc_passwd (2).mp3"
     assert safe_component("...", "fallback") == "fallback"
     assert safe_component(" .hidden", "f") == "hidden"
