@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kivy.animation import Animation
 from kivy.clock import Clock
 from kivy.graphics import Color, Rectangle
 from kivy.metrics import dp, sp
@@ -35,7 +34,7 @@ from kiosk.ui.screens.nowplaying import NowPlayingScreen
 from kiosk.ui.screens.playlists import PlaylistsScreen
 from kiosk.ui.screens.queue import QueueScreen
 from kiosk.ui.screens.settings import SettingsScreen
-from kiosk.ui.widgets import Filled, Text, Toast, forget_recycled_views
+from kiosk.ui.widgets import Filled, Text, Toast, forget_recycled_views, stop_animations
 
 log = logging.getLogger(__name__)
 
@@ -249,8 +248,7 @@ class KioskRoot(FloatLayout):
             self._left_states[name] = state
         self.screens.remove_widget(screen)
         forget_recycled_views()  # rows Kivy keeps for reuse still point at the screen through their data
-        for widget in screen.walk(restrict=True):
-            Animation.cancel_all(widget)  # a running animation (a scroll bar fading) holds its widget
+        stop_animations(screen)  # a running animation (a scroll bar fading) holds its widget
         # Kivy widgets hold reference cycles: collect them now, and once more when the last scroll bar
         # timer of the screen has run, so the next screen reuses their memory instead of adding its own.
         gc.collect()

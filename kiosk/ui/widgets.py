@@ -7,6 +7,7 @@ from typing import Any
 
 from kivy.clock import Clock
 from kivy.graphics import Color, Rectangle, SmoothRoundedRectangle
+from kivy.graphics.texture import Texture
 from kivy.lang import Builder
 from kivy.metrics import dp, sp
 from kivy.properties import BooleanProperty, ListProperty, NumericProperty, ObjectProperty, StringProperty
@@ -277,6 +278,52 @@ class CoverImage(Widget):
         self._note.pos, self._note.size = (x, y), (side, side)
 
 
+def corner_texture(radius: int) -> Texture:
+    """A white disc of ``radius`` px, antialiased (16 samples a pixel), in a 2r x 2r texture: its four
+    quarters are a rounded plate's corners and its middle row and column the plate's edges and inside.
+    One per radius, shared by every plate (and filled again if the GL context is ever rebuilt)."""
+    texture = _corner_textures.get(radius)
+    if texture is None:
+        texture = _corner_textures[radius] = Texture.create(size=(2 * radius, 2 * radius), colorfmt="rgba")
+        texture.add_reload_observer(lambda fresh: _fill_corner(fresh, radius))
+        _fill_corner(texture, radius)
+    return texture
+
+
+_corner_textures: dict[int, Texture] = {}
+
+
+def _fill_corner(texture: Texture, radius: int) -> None:
+    side = 2 * radius
+    steps = [(i + 0.5) / 4 for i in range(4)]
+    alpha = bytearray()
+    for row in range(side):
+        for col in range(side):
+            inside = sum((col + sx - radius) ** 2 + (row + sy - radius) ** 2 <= radius * radius
+                         for sx in steps for sy in steps)
+            alpha.append(round(inside * 255 / 16))
+    pixels = bytearray(side * side * 4)
+    pixels[0::4] = pixels[1::4] = pixels[2::4] = b"\xff" * (side * side)
+    pixels[3::4] = alpha
+    texture.blit_buffer(bytes(pixels), colorfmt="rgba", bufferfmt="ubyte")
+
+
+def add_plate(vertices: list[float], indices: list[int], x: float, y: float, w: float, h: float,
+              radius: float) -> None:
+    """A rounded rectangle as nine quads over ``corner_texture``: corners from its quarters, the rest from
+    its middle (a 4 x 4 grid of vertices: x, y, u, v each)."""
+    r = max(0.0, min(radius, w / 2, h / 2))
+    xs, ys, uvs = (x, x + r, x + w - r, x + w), (y, y + r, y + h - r, y + h), (0.0, 0.5, 0.5, 1.0)
+    first = len(vertices) // 4
+    for row in range(4):
+        for col in range(4):
+            vertices.extend((xs[col], ys[row], uvs[col], uvs[row]))
+    for row in range(3):
+        for col in range(3):
+            a = first + row * 4 + col
+            indices.extend((a, a + 1, a + 5, a + 5, a + 4, a))
+
+
 class Links:
     """Handlers a screen binds on long-lived dispatchers (the event bridge, the context), unbound together
     when the shell lets the screen go, so nothing long-lived keeps a left screen and its widgets alive."""
@@ -292,6 +339,16 @@ class Links:
         for dispatcher, name, uid in self._bound:
             dispatcher.unbind_uid(name, uid)
         self._bound.clear()
+
+
+def stop_animations(widget: Widget) -> None:
+    """Stops the animations running on ``widget`` and everything in it: Kivy's ``Animation`` keeps each
+    running one, and with it its widget, in a class-wide set, so a list let go while its scroll bar fades
+    out (or its scroll effect settles) would otherwise stay alive with all its rows and their GL buffers."""
+    from kivy.animation import Animation
+
+    for child in widget.walk(restrict=True):
+        Animation.cancel_all(child)
 
 
 def forget_recycled_views(*viewclasses: type) -> None:

@@ -32,7 +32,15 @@ from kiosk.ui import theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.futures import Coalesce, LatestOnly, when_done
 from kiosk.ui.keyboard import OnScreenKeyboard, make_text_input
-from kiosk.ui.widgets import CoverImage, Filled, Tappable, Text, VirtualList, forget_recycled_views
+from kiosk.ui.widgets import (
+    CoverImage,
+    Filled,
+    Tappable,
+    Text,
+    VirtualList,
+    forget_recycled_views,
+    stop_animations,
+)
 
 log = logging.getLogger(__name__)
 
@@ -347,6 +355,7 @@ class LibraryScreen(Screen):
         """A fresh, empty grid of album tiles (the previous one, its tiles and covers are let go)."""
         if replacing:
             self.albums_page.remove_widget(self.albums)
+            stop_animations(self.albums)
         self.albums = RecycleView(do_scroll_x=False, bar_width=dp(6), scroll_type=["bars", "content"])
         self.albums.screen = self
         self.album_grid = RecycleGridLayout(cols=max(2, int(self.width // self.tile_width)), size_hint_y=None,
@@ -367,6 +376,7 @@ class LibraryScreen(Screen):
             index = parent.children.index(old)
             parent.remove_widget(old)
             parent.add_widget(fresh, index=index)
+        stop_animations(old)
         return fresh
 
     def _empty_hidden_pages(self, shown: str) -> None:
