@@ -34,7 +34,7 @@ from kiosk.ui.screens.nowplaying import NowPlayingScreen
 from kiosk.ui.screens.playlists import PlaylistsScreen
 from kiosk.ui.screens.queue import QueueScreen
 from kiosk.ui.screens.settings import SettingsScreen
-from kiosk.ui.widgets import Filled, Text, Toast, forget_recycled_views, stop_animations
+from kiosk.ui.widgets import Filled, RoundedPlate, Text, Toast, forget_recycled_views, stop_animations
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +75,18 @@ class NavButton(ButtonBehavior, BoxLayout):
         self.add_widget(self.icon)
         self.add_widget(self.caption)
         with self.canvas.before:
-            self._bg = Color(0, 0, 0, 0)
-            self._rect = Rectangle()
+            self._bg = RoundedPlate(0)  # drawn only while lit
+        self._bg_color: tuple[float, ...] = (0, 0, 0, 0)
         self.bind(pos=self._sync, size=self._sync)
 
     def _sync(self, *_: Any) -> None:
-        self._rect.pos, self._rect.size = self.pos, self.size
+        self._bg.update(self.pos, self.size, self._bg_color)
 
     def light(self, on: bool, accent: list[float]) -> None:
         self.icon.color = accent if on else theme.TEXT_MUTED
         self.caption.color = accent if on else theme.TEXT_MUTED
-        self._bg.rgba = theme.tint(accent, 0.18, theme.SURFACE) if on else (0, 0, 0, 0)
+        self._bg_color = theme.tint(accent, 0.18, theme.SURFACE) if on else (0, 0, 0, 0)
+        self._sync()
 
 
 class Shade(Widget):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from kivy.clock import Clock
-from kivy.graphics import Color, Rectangle, SmoothRoundedRectangle
+from kivy.graphics import Color, Mesh, Rectangle, SmoothRoundedRectangle
 from kivy.graphics.texture import Texture
 from kivy.lang import Builder
 from kivy.metrics import dp, sp
@@ -58,13 +58,6 @@ Builder.load_string(
     valign: 'middle'
 
 <Tappable>:
-    canvas.before:
-        Color:
-            rgba: self.pressed_color if self.state == 'down' else self.bg_color
-        SmoothRoundedRectangle:
-            pos: self.pos
-            size: self.size
-            radius: [dp({theme.RADIUS})]
     color: {theme.TEXT}
     font_size: sp({theme.BODY})
     halign: 'center'
@@ -78,15 +71,6 @@ Builder.load_string(
     font_name: r'{theme.icon_font()}'
     shorten: False
     font_size: sp({theme.HEADLINE})
-
-<Panel>:
-    canvas.before:
-        Color:
-            rgba: self.bg_color
-        SmoothRoundedRectangle:
-            pos: self.pos
-            size: self.size
-            radius: [dp(self.radius)]
 """
 )
 
@@ -102,12 +86,49 @@ def with_icon(symbol: str, text: str) -> str:
     return f"[font={theme.icon_font()}]{symbol}[/font] {text}"
 
 
+class RoundedPlate:
+    """A rounded rectangle in one colour, antialiased, as one GL instruction: a mesh over the shared
+    ``corner_texture``. ``SmoothRoundedRectangle`` draws the same with two (the shape and its antialiased
+    edge), and a software renderer (Mesa's llvmpipe) keeps about 64 KB for every instruction it has drawn,
+    for as long as the instruction lives. A fully transparent plate has no vertices and is not drawn at all
+    (an icon button at rest, a cover's placeholder under its art)."""
+
+    def __init__(self, radius: float) -> None:
+        self.radius = radius
+        self.color = Color(0, 0, 0, 0)
+        self.mesh = Mesh(mode="triangles", texture=corner_texture(max(1, round(radius))) if radius > 0 else None)
+
+    def update(self, pos: Sequence[float], size: Sequence[float], rgba: Sequence[float]) -> None:
+        self.color.rgba = rgba
+        vertices: list[float] = []
+        indices: list[int] = []
+        if rgba[3] > 0 and size[0] > 0 and size[1] > 0:
+            if self.radius > 0:
+                add_plate(vertices, indices, pos[0], pos[1], size[0], size[1], self.radius)
+            else:  # square corners: one quad, no texture
+                x, y, w, h = pos[0], pos[1], size[0], size[1]
+                vertices = [x, y, 0, 0, x + w, y, 1, 0, x + w, y + h, 1, 1, x, y + h, 0, 1]
+                indices = [0, 1, 2, 2, 3, 0]
+        self.mesh.vertices, self.mesh.indices = vertices, indices
+
+
 class Tappable(ButtonBehavior, Label):
     """A finger-sized button: flat, rounded, pressed state in the accent."""
 
     bg_color = ListProperty(list(theme.SURFACE_RAISED))
     pressed_color = ListProperty(list(theme.tint(theme.ACCENT_DEFAULT, 0.5, theme.SURFACE_RAISED)))
     action = StringProperty("")  # a name for tests and logs
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        with self.canvas.before:
+            self._plate = RoundedPlate(dp(theme.RADIUS))
+        for name in ("pos", "size", "state", "bg_color", "pressed_color"):
+            self.fbind(name, self._paint_plate)
+        self._paint_plate()
+
+    def _paint_plate(self, *_: Any) -> None:
+        self._plate.update(self.pos, self.size, self.pressed_color if self.state == "down" else self.bg_color)
 
 
 class IconButton(Tappable):
@@ -131,6 +152,20 @@ class Panel(BoxLayout):
 
     bg_color = ListProperty(list(theme.SURFACE))
     radius = NumericProperty(theme.RADIUS)
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        with self.canvas.before:
+            self._plate = RoundedPlate(dp(self.radius))
+        for name in ("pos", "size", "bg_color", "radius"):
+            self.fbind(name, self._paint_plate)
+        self._paint_plate()
+
+    def _paint_plate(self, *_: Any) -> None:
+        if self._plate.radius != dp(self.radius):
+            self._plate.radius = dp(self.radius)
+            self._plate.mesh.texture = corner_texture(max(1, round(self._plate.radius)))
+        self._plate.update(self.pos, self.size, self.bg_color)
 
 
 class _FlatColor:
@@ -223,16 +258,17 @@ class Toast(Label):
         super().__init__(**kwargs)
         self.opacity = 0
         with self.canvas.before:
-            self._c = Color(*theme.tint(theme.DANGER, 0.55, theme.SURFACE_RAISED))
-            self._r = SmoothRoundedRectangle(radius=[dp(theme.RADIUS)])
-        self.bind(pos=self._sync, size=self._sync, texture_size=self._fit)
+            self._plate = RoundedPlate(dp(theme.RADIUS))
+        self.bind(pos=self._sync, size=self._sync, opacity=self._sync, texture_size=self._fit)
         self._hide = Clock.create_trigger(self._fade, 4.0)
 
     def _fit(self, *_: Any) -> None:
         self.size = (self.texture_size[0] + dp(32), self.texture_size[1] + dp(20))
 
     def _sync(self, *_: Any) -> None:
-        self._r.pos, self._r.size = self.pos, self.size
+        shown = self.opacity > 0
+        self._plate.update(self.pos, self.size, theme.tint(theme.DANGER, 0.55, theme.SURFACE_RAISED) if shown
+                           else (0, 0, 0, 0))
 
     def show(self, text: str) -> None:
         self.text = text[:160]
@@ -247,35 +283,61 @@ class Toast(Label):
 NOTE_STEP = 24  # px between the sizes of the placeholder note on covers without art
 
 
+def note_texture(size: float) -> Any:
+    """The placeholder's ♫ at ``size``, drawn once per size (covers use a few sizes, see ``NOTE_STEP``)."""
+    texture = _note_textures.get(size)
+    if texture is None:
+        from kivy.core.text import Label as CoreLabel
+
+        label = CoreLabel(text="♫", font_name=theme.icon_font(), font_size=size)
+        label.refresh()
+        texture = _note_textures[size] = label.texture
+    return texture
+
+
+_note_textures: dict[float, Any] = {}
+
+
 class CoverImage(Widget):
-    """Album art (or a calm placeholder note) filling a square, kept square."""
+    """Album art (or a calm placeholder note) filling a square, kept square.
+
+    The placeholder's plate and note are meshes that are empty, so not drawn at all, while there is art:
+    a widget hidden by opacity is still drawn, and a software renderer keeps about 64 KB for every
+    instruction it has drawn (a grid of 24 tiles would keep 24 hidden plates and notes)."""
 
     texture = ObjectProperty(None, allownone=True)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         with self.canvas:
-            self._bg = Color(*theme.SURFACE_RAISED)
-            self._plate = SmoothRoundedRectangle(radius=[dp(theme.RADIUS)])
+            self._plate = RoundedPlate(dp(theme.RADIUS))
+            Color(*theme.TEXT_MUTED)
+            self._note = Mesh(mode="triangles")
             self._img_color = Color(1, 1, 1, 1)
             self._img = SmoothRoundedRectangle(radius=[dp(theme.RADIUS)])
-        self._note = Label(text="♫", font_name=theme.icon_font(), color=theme.TEXT_MUTED)
-        self.add_widget(self._note)
         self.bind(pos=self._sync, size=self._sync, texture=self._sync)
+        self._sync()
 
     def _sync(self, *_: Any) -> None:
         side = min(self.width, self.height)
         x = self.x + (self.width - side) / 2
         y = self.y + (self.height - side) / 2
-        self._plate.pos = self._img.pos = (x, y)
-        self._plate.size = self._img.size = (side, side)
+        covered = self.texture is not None
+        self._plate.update((x, y), (side, side), (0, 0, 0, 0) if covered else theme.SURFACE_RAISED)
+        self._img.pos, self._img.size = (x, y), (side, side)
         self._img.texture = self.texture
-        self._img_color.a = 1 if self.texture is not None else 0
-        self._note.opacity = 0 if self.texture is not None else 1
+        self._img_color.a = 1 if covered else 0
+        if covered or side <= 0:
+            self._note.vertices, self._note.indices = [], []
+            return
         # A few sizes only: every distinct size opens the icon font anew in SDL_ttf (about 0.2 MB each, up
         # to 64 kept), and a cover passes through many sizes while a grid or a window is laid out.
-        self._note.font_size = max(NOTE_STEP, side * 0.4 // NOTE_STEP * NOTE_STEP)
-        self._note.pos, self._note.size = (x, y), (side, side)
+        note = note_texture(max(NOTE_STEP, side * 0.4 // NOTE_STEP * NOTE_STEP))
+        w, h = note.size
+        nx, ny = int(x + (side - w) / 2), int(y + (side - h) / 2)
+        self._note.texture = note  # a label's texture is stored top row first: v runs downwards
+        self._note.vertices = [nx, ny, 0, 1, nx + w, ny, 1, 1, nx + w, ny + h, 1, 0, nx, ny + h, 0, 0]
+        self._note.indices = [0, 1, 2, 2, 3, 0]
 
 
 def corner_texture(radius: int) -> Texture:

@@ -4,42 +4,23 @@ renderer three meshes instead of three GL instructions each. Checked on the pixe
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from PIL import Image
 
 from kiosk.ui import theme
 from kiosk.ui.keyboard import LIT, OnScreenKeyboard, make_text_input
 from tests.ui.conftest import UiHarness
+from tests.ui.pixels import Frame, vertex_instructions
+from tests.ui.pixels import near as _near
 
 
-def _rgb(color: Any) -> tuple[int, int, int]:
-    return tuple(round(c * 255) for c in color[:3])  # type: ignore[return-value]
+def _key_box(frame: Frame, key: Any) -> list[tuple[int, int, int]]:
+    """The key's plate without its rounded corners."""
+    x, y = key.to_window(key.x, key.y)
+    r = theme.RADIUS
+    return frame.box(x + r, y + 2, key.width - 2 * r, key.height - 4)
 
-
-def _near(pixel: tuple[int, ...], color: Any, tolerance: int = 6) -> bool:
-    return all(abs(a - b) <= tolerance for a, b in zip(pixel[:3], _rgb(color), strict=True))
-
-
-class Frame:
-    """The window's pixels now, addressed in window coordinates (origin bottom-left)."""
-
-    def __init__(self, window: Any, folder: Path, name: str) -> None:
-        UiHarness.frames(3)
-        self.image = Image.open(window.screenshot(name=str(folder / f"{name}.png"))).convert("RGB")
-        self.height = self.image.height
-
-    def at(self, x: float, y: float) -> tuple[int, int, int]:
-        return self.image.getpixel((int(x), self.height - 1 - int(y)))  # type: ignore[return-value]
-
-    def key_box(self, key: Any) -> Image.Image:
-        """The key's plate without its rounded corners."""
-        x, y = key.to_window(key.x, key.y)
-        r = theme.RADIUS
-        return self.image.crop((int(x + r), self.height - int(y + key.height) + 2,
-                                int(x + key.width - r), self.height - int(y) - 2))
 
 
 @pytest.fixture
@@ -56,8 +37,7 @@ def test_every_key_shows_its_label_on_a_rounded_plate(kivy_window, keyboard, tmp
     frame = Frame(kivy_window, tmp_path, "keys")
     for key in keyboard.keys:
         plate = LIT if key.lit else theme.SURFACE_RAISED
-        raw = frame.key_box(key).tobytes()
-        pixels = [tuple(raw[i:i + 3]) for i in range(0, len(raw), 3)]
+        pixels = _key_box(frame, key)
         on_plate = sum(_near(p, plate) for p in pixels)
         text = sum(min(p) > 200 for p in pixels)  # the label, in the theme's near-white text colour
         assert on_plate > len(pixels) / 2, f"{key.text!r}: its plate is not drawn"
@@ -69,16 +49,7 @@ def test_every_key_shows_its_label_on_a_rounded_plate(kivy_window, keyboard, tmp
 
 
 def test_all_keys_are_three_meshes_and_no_key_draws_anything_itself(keyboard) -> None:
-    from kivy.graphics.instructions import InstructionGroup, VertexInstruction
-
-    drawn: list[Any] = []
-    stack: list[Any] = [keyboard.canvas]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, VertexInstruction):
-            drawn.append(item)
-        if isinstance(item, InstructionGroup):  # a canvas's before and after are among its children
-            stack.extend(item.children)
+    drawn = vertex_instructions(keyboard.canvas)
     assert len(keyboard.keys) == 44
     assert sorted(type(item).__name__ for item in drawn) == ["Mesh", "Mesh", "Mesh"]
 
@@ -100,17 +71,17 @@ def test_a_key_under_a_finger_lights_up_and_types_when_lifted(kivy_window, keybo
 
 def test_shift_shows_and_types_one_capital_then_goes_back(kivy_window, keyboard, tmp_path) -> None:
     key_r = next(k for k in keyboard.keys if k.text == "r")
-    lower = Frame(kivy_window, tmp_path, "lower").key_box(key_r).tobytes()
+    lower = _key_box(Frame(kivy_window, tmp_path, "lower"), key_r)
     _tap(keyboard, "⇧")
     assert keyboard.shift_key.lit and key_r.text == "R"
     frame = Frame(kivy_window, tmp_path, "upper")
-    assert frame.key_box(key_r).tobytes() != lower, "the key still shows the small letter"
+    assert _key_box(frame, key_r) != lower, "the key still shows the small letter"
     assert _near(frame.at(*keyboard.shift_key.to_window(keyboard.shift_key.x + 3, keyboard.shift_key.center_y)), LIT)
     _tap(keyboard, "R")
     _tap(keyboard, "i")
     assert keyboard.target.text == "Ri"
     assert not keyboard.shift_key.lit and key_r.text == "r"
-    assert Frame(kivy_window, tmp_path, "lower-again").key_box(key_r).tobytes() == lower
+    assert _key_box(Frame(kivy_window, tmp_path, "lower-again"), key_r) == lower
 
 
 def _tap(keyboard: Any, label: str) -> None:

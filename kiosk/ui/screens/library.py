@@ -35,6 +35,7 @@ from kiosk.ui.keyboard import OnScreenKeyboard, make_text_input
 from kiosk.ui.widgets import (
     CoverImage,
     Filled,
+    RoundedPlate,
     Tappable,
     Text,
     VirtualList,
@@ -69,8 +70,7 @@ class ListRow(RecycleDataViewBehavior, ButtonBehavior, BoxLayout):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(padding=(dp(16), dp(6)), spacing=dp(12), **kwargs)
         with self.canvas.before:
-            self._bg = Color(0, 0, 0, 0)
-            self._rect = Rectangle()
+            self._bg = RoundedPlate(0)  # drawn only while pressed
             Color(*theme.DIVIDER)
             self._line = Rectangle()
         texts = BoxLayout(orientation="vertical")
@@ -86,8 +86,7 @@ class ListRow(RecycleDataViewBehavior, ButtonBehavior, BoxLayout):
         self.data: dict[str, Any] = {}
 
     def _sync(self, *_: Any) -> None:
-        self._bg.rgba = theme.SURFACE_RAISED if self.state == "down" else (0, 0, 0, 0)
-        self._rect.pos, self._rect.size = self.pos, self.size
+        self._bg.update(self.pos, self.size, theme.SURFACE_RAISED if self.state == "down" else (0, 0, 0, 0))
         self._line.pos, self._line.size = (self.x + dp(16), self.y), (self.width - dp(16), 1)
 
     def refresh_view_attrs(self, rv: Any, index: int, data: dict[str, Any]) -> None:
@@ -175,6 +174,10 @@ class PagedSongs:
         self._pages.clear()
         self._asked.clear()
         self.count = count
+
+    def forget_pages(self) -> None:
+        """Lets the kept songs go (the tab is hidden); the count stays, the pages are asked again when shown."""
+        self.reset(self.count)
 
     def get(self, index: int) -> Track | None:
         page_no, offset = divmod(index, PAGE)
@@ -392,6 +395,7 @@ class LibraryScreen(Screen):
             self._stale.add("albums")
         if shown != "songs":
             self.songs.release_views()
+            self.source.forget_pages()  # 600 songs are about 2 MB of Python objects
         if shown != "search":
             self.search_field.focus = False
             self.toggle_keyboard(False)
