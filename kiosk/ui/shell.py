@@ -51,7 +51,8 @@ SCREENS: dict[str, Callable[[UiContext], Screen]] = {
 #: Screens let go when left and built afresh on the next visit: each is several MB of widgets and
 #: textures, and the peak memory is what the screens alive at once hold. The library stays (it empties
 #: its lists itself when left), as do now playing and the import panel, which must hear a stick arrive.
-RELEASED_WHEN_LEFT = frozenset({"playlists", "settings"})
+#: The queue shows the core's queue and nothing of its own, so a fresh one shows the same.
+RELEASED_WHEN_LEFT = frozenset({"playlists", "settings", "queue"})
 
 NAV_ITEMS = (
     ("now", "♫", "Playing"),

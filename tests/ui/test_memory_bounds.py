@@ -235,3 +235,24 @@ def test_a_drawn_label_keeps_its_texture_but_not_a_second_copy_of_its_pixels(kiv
     finally:
         for widget in (label, button):
             kivy_window.remove_widget(widget)
+
+
+def test_the_queue_let_go_when_left_comes_back_with_the_cores_queue_and_hears_it_change(make_ui) -> None:
+    import weakref
+
+    ui = make_ui(tracks=30, covers=0)
+    ui.from_worker(lambda: ui.jukebox.append(ui.track_ids[:12]).result(10))
+    root = ui.root
+    ui.tap(root.nav_buttons["queue"])
+    ui.wait_until(lambda: len(root.queue.list.data) == 12, what="the queue")
+    left = weakref.ref(root.queue)
+    ui.tap(root.nav_buttons["now"])
+    assert "queue" not in root.screens.screen_names and _gone(ui, left)
+    # Changed while no queue screen exists: the next one shows the core's queue as it is now.
+    ui.from_worker(lambda: ui.jukebox.append(ui.track_ids[12:15]).result(10))
+    ui.tap(root.nav_buttons["queue"])
+    queue = root.queue
+    assert [row["track_id"] for row in queue.list.data] == ui.track_ids[:15]
+    assert queue.summary.text.startswith("15 tracks")
+    ui.from_worker(lambda: ui.jukebox.clear().result(10))  # and it hears the core again
+    ui.wait_until(lambda: queue.list.data == [] and queue.empty.parent is not None, what="the emptied queue")

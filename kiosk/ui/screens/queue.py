@@ -26,7 +26,7 @@ from kivy.uix.widget import Widget
 from kiosk.ui import theme
 from kiosk.ui.context import UiContext
 from kiosk.ui.futures import when_done
-from kiosk.ui.widgets import Filled, IconButton, Tappable, Text
+from kiosk.ui.widgets import Filled, IconButton, Links, Tappable, Text
 
 log = logging.getLogger(__name__)
 
@@ -247,11 +247,22 @@ class QueueScreen(Screen):
         self._clear_armed = False
         self._disarm = Clock.create_trigger(self._disarm_clear, 3)
 
-        bridge = ctx.bridge
-        bridge.bind(on_queue_updated=lambda *_: self._redraw(), on_queue_state_changed=lambda *_: self._redraw(),
-                    on_library_updated=lambda *_: self._redraw())
-        ctx.bind(accent=lambda *_: self._recolor())
+        self.links = Links()  # unbound when the shell lets the screen go
+        self.links.bind(ctx.bridge, on_queue_updated=lambda *_: self._redraw(),
+                        on_queue_state_changed=lambda *_: self._redraw(), on_library_updated=lambda *_: self._redraw())
+        self.links.bind(ctx, accent=lambda *_: self._recolor())
         self.redraw()
+
+    def release(self) -> dict[str, float]:
+        """The shell lets this screen go when it is left (its rows are several GL instructions each); the
+        next visit builds it from the core's queue again, scrolled where it was."""
+        self.links.release()
+        for trigger in (self._auto_scroll, self._fetch, self._redraw, self._disarm):
+            trigger.cancel()
+        return {"scroll_y": float(self.list.scroll_y)}
+
+    def restore(self, state: dict[str, float]) -> None:
+        self.list.scroll_y = state.get("scroll_y", 1.0)
 
     # --- view of the core's queue ---------------------------------------------------------------
 
