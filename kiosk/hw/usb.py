@@ -25,7 +25,7 @@ from kiosk.core.ports.library import LibraryStore
 from kiosk.core.ports.usb import CopyingTagReader, Mounter, StickDevice, StickRule
 from kiosk.hw.mount import FuseFatMounter, HelperMounter, KernelMounter, usb_partition_rule
 from kiosk.library.importer import StickImporter
-from kiosk.library.scanner import Scanner
+from kiosk.library.scanner import PreparableTagReader, Scanner
 from kiosk.library.tags import ProcessTagReader
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,9 @@ class StickService:
                 return  # udev told us twice (start-up listing racing the monitor)
             stick = self._sticks[device.name] = _Stick(device)
         self._state(stick, "inserted")
+        if isinstance(self._reader, PreparableTagReader):
+            # The tag workers start while the stick mounts, so its scan begins with them ready.
+            self._reader.prepare()
         try:
             stick.mount_path = self._mounter.mount(device)
         except DeviceError as exc:

@@ -764,7 +764,8 @@ class ProcessTagReader:
             return self._pool
 
     def prepare(self) -> None:
-        """Starts the workers in the background (a scan calls this when its walk finds the first file to read).
+        """Starts the workers in the background: the stick service calls this when a stick is inserted (they
+        start while it mounts), a scan when its walk finds the first file to read.
 
         Starting the fork server and the workers takes a few tenths of a second; this way it overlaps the
         rest of the walk instead of following it. ``read`` waits for a start still under way.

@@ -42,11 +42,11 @@ def sha(path: Path) -> str:
 class Rig:
     """A stick service wired to real parts, accepting only the loop partitions this test made."""
 
-    def __init__(self, tmp: Path, mode: str = "copy") -> None:
+    def __init__(self, tmp: Path, mode: str = "copy", mounter: type[FuseFatMounter] = FuseFatMounter) -> None:
         self.bus = RecordingBus()
         self.store = SqlLibraryStore(tmp / "library.db", self.bus)
         self.mount_root = tmp / "mnt"
-        self.mounter = FuseFatMounter(self.mount_root)
+        self.mounter = mounter(self.mount_root)
         self.reader = ProcessTagReader(tmp / "covers", workers=2)
         self.music = tmp / "music"
         self.ours: set[str] = set()
@@ -120,6 +120,60 @@ def test_a_stick_is_imported_unmounted_and_declared_safe(
     stick.pull()
     wait_for(lambda: "removed" in rig.states(name), "removed")
     assert sha(stick.image) == image_before  # nothing was written to the stick
+
+
+def _tag_workers() -> set[int]:
+    """The pids of this test process's fork-server children: the tag reader's worker processes."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    children = {pid for pid, parent in parents.items() if parent == os.getpid()}
+    workers = set()
+    for pid, parent in parents.items():
+        if parent in children:
+            with contextlib.suppress(OSError):
+                if b"forkserver" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    workers.add(pid)
+    return workers
+
+
+class WorkerWatchingMounter(FuseFatMounter):
+    """Mounts with fusefat once tag workers are running that were not before the stick came (waits up to
+    10 s for them; records what it found)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.workers_before = _tag_workers()
+        self.new_workers_at_mount: set[int] = set()
+
+    def mount(self, device: StickDevice) -> Path:
+        deadline = time.monotonic() + 10
+        while not (new := _tag_workers() - self.workers_before) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self.new_workers_at_mount = new
+        return super().mount(device)
+
+
+def test_the_tag_workers_start_while_the_stick_mounts(
+    tmp_path: Path, media_cache: Path, udevd: None, loop_sticks: list[LoopStick]
+) -> None:
+    """The scan should find its worker processes running, not wait for them after the mount: the service
+    starts them when the stick is inserted. The mount here waits for them; without the early start it
+    would wait its full 10 s and see none."""
+    rig = Rig(tmp_path, mounter=WorkerWatchingMounter)
+    try:
+        stick = _stick(tmp_path, "early", media_cache, count=2)
+        rig.service.start()
+        _plug(rig, stick, loop_sticks)
+        name = stick.partition_name
+        wait_for(lambda: "safe-to-remove" in rig.states(name), "safe-to-remove")
+        assert isinstance(rig.mounter, WorkerWatchingMounter)
+        assert rig.mounter.new_workers_at_mount, "no tag worker was running when the stick was mounted"
+        assert rig.bus.of_type(LibraryScanComplete)[-1].added == 2
+    finally:
+        rig.close()
 
 
 def test_a_stick_pulled_mid_import_aborts_cleanly_and_the_next_one_imports(
