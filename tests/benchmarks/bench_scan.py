@@ -3,7 +3,9 @@
 ``python -m tests.benchmarks.bench_scan [--files 10000]``
 
 - initial scan (fresh database) files/s against a bare single-process ``mutagen.File`` loop, and against
-  one such loop per core in parallel (the most the cores allow);
+  one such loop per core in parallel (the most the cores allow); once with the tag workers started by the
+  scan (a folder scanned from the command line) and once with them started before it, as the stick service
+  starts them while a stick mounts (the bare loop, too, has its parser imported before its clock starts);
 - no-change rescan files/s;
 - CPU time per file of the whole scan (scanning process, fork server, workers) against the bare loop's;
 - peak memory of the scanning process and of its worker processes.
@@ -236,9 +238,38 @@ def _child(argv: list[str]) -> int:
     finally:
         reader.close()
         store.close()
+    out["warm_scan_s"] = _scan_with_workers_started(root, work / "warm")
     out["rss_self_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(out))
     return 0
+
+
+def _scan_with_workers_started(root: Path, work: Path) -> float:
+    """A scan into another fresh library, its tag workers started before the clock: the stick service
+    starts them when a stick is inserted, so they come up while it mounts (here: waited for by reading
+    one file). Wall seconds."""
+    from kiosk.core.bus import EventBus
+    from kiosk.core.ports.usb import TagRequest
+    from kiosk.library.scanner import Scanner
+    from kiosk.library.store import SqlLibraryStore
+    from kiosk.library.tags import ProcessTagReader
+
+    work.mkdir()
+    bus = EventBus()
+    store = SqlLibraryStore(work / "library.db", bus)
+    reader = ProcessTagReader(work / "covers")
+    try:
+        reader.prepare()
+        seed = next((root.parent / "seeds").iterdir())
+        assert next(iter(reader.read([TagRequest(str(seed), seed.stat().st_size, 0)]))).info is not None
+        started = time.perf_counter()
+        result = Scanner(store, bus, reader).scan(root)
+        elapsed = time.perf_counter() - started
+        assert result.added > 0 and result.errors == 0, result
+        return elapsed
+    finally:
+        reader.close()
+        store.close()
 
 
 def run_child(module: str, root: Path, work: Path) -> dict[str, float]:
@@ -281,6 +312,7 @@ def main(argv: list[str]) -> int:
         rounds.append(row)
         print(
             f"(round {round_no + 1} of {args.repeat}: scan {n / row['scan_s']:,.0f} files/s, "
+            f"with workers started {n / row['warm_scan_s']:,.0f}, "
             f"bare loop {n / row['bare_s']:,.0f} files/s, {row['bare_s'] / row['scan_s']:.2f}x)",
             file=sys.stderr,
         )
@@ -303,8 +335,13 @@ def main(argv: list[str]) -> int:
     print("| measure | ours | baseline | ratio | goal |")
     print("|---|---:|---:|---:|---|")
     print(
-        f"| initial scan, files/s (vs bare single-process mutagen.File loop) | {n / scan_s:,.0f} "
-        f"| {n / bare_s:,.0f} | {ratio('scan_s', 'bare_s'):.2f}x | 1.5x |"
+        f"| initial scan, files/s, workers started by the scan (vs bare single-process mutagen.File loop) "
+        f"| {n / scan_s:,.0f} | {n / bare_s:,.0f} | {ratio('scan_s', 'bare_s'):.2f}x | 1.5x |"
+    )
+    print(
+        f"| initial scan, files/s, workers started as a stick is inserted (vs bare loop) "
+        f"| {n / _median(rounds, 'warm_scan_s'):,.0f} | {n / bare_s:,.0f} "
+        f"| {ratio('warm_scan_s', 'bare_s'):.2f}x | 1.5x |"
     )
     print(
         f"| initial scan, files/s (vs the same work, read_track, in one process) | {n / scan_s:,.0f} "
