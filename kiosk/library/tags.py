@@ -771,8 +771,8 @@ class ProcessTagReader:
         rest of the walk instead of following it. ``read`` waits for a start still under way.
         """
         with self._pool_lock:
-            if self._pool is not None or self._warm_up is not None:
-                return
+            if self._pool is not None or (self._warm_up is not None and self._warm_up.is_alive()):
+                return  # up, or coming up (after a stop that killed them, it starts them again)
             self._warm_up = threading.Thread(target=self._start_workers, name="tag-reader-start", daemon=True)
             self._warm_up.start()
 

@@ -142,6 +142,28 @@ def test_prepare_starts_the_workers_before_the_first_read(tmp_path: Path, media_
         assert not os.path.exists(f"/proc/{pid}") or "zombie" in Path(f"/proc/{pid}/status").read_text()
 
 
+def test_prepare_after_the_workers_were_killed_starts_new_ones(tmp_path: Path) -> None:
+    """A stick pulled mid-import kills the workers; the next stick's ``prepare`` must start them again
+    (the earlier start's finished thread must not count as a start under way)."""
+    reader = ProcessTagReader(workers=1)
+    try:
+        reader.prepare()
+        deadline = time.monotonic() + 60
+        while reader._pool is None or not _worker_pids(reader):
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.05)
+        killed = _worker_pids(reader)
+        reader._stop_workers()  # what a copy left early does
+        assert reader._pool is None
+        reader.prepare()
+        while reader._pool is None or not _worker_pids(reader):
+            assert time.monotonic() < deadline, "prepare did not start new workers"
+            time.sleep(0.05)
+        assert _worker_pids(reader).isdisjoint(killed)
+    finally:
+        reader.close()
+
+
 def test_close_right_after_prepare_leaves_no_pool(tmp_path: Path) -> None:
     reader = ProcessTagReader(workers=1)
     reader.prepare()
