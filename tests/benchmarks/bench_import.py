@@ -19,7 +19,11 @@ stick is inserted (they come up while it mounts); their start is timed on its ow
 read its tags from the same read; the importing process takes the results in path order, names them, and
 settles batches (syncfs, rename, rows).
 
-In this tree nearly every file shares its size with another (the files are made from a dozen seeds; real
+A second, small tree of song-sized files (100 four-minute songs, about 390 MB) is imported and copied the
+same way in every round: with 43 kB files the cost of each file (its tags, its name, its row, its creation
+on the disk) rules; with songs, the bytes do (read, hash, write, sync).
+
+In the first tree nearly every file shares its size with another (the files are made from a dozen seeds; real
 songs almost never share an exact size). Only files of the size of a library file are hashed before the
 copy (none here: the library starts empty); the stick's own repeats are found by the hash made as they copy.
 """
@@ -30,6 +34,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +43,9 @@ import time
 from pathlib import Path
 
 from tests.benchmarks.bench_scan import SEED_FORMATS, WorkerMemory, make_tree, run_child
+
+#: The second tree: files the size of songs, where bytes cost more than files.
+SONGS = 100
 
 
 def _child(root: Path, work: Path) -> int:
@@ -95,6 +103,54 @@ def _cp(source: Path, target: Path, *, sync: bool) -> float:
     return time.perf_counter() - started
 
 
+def make_song_tree(count: int = SONGS) -> Path:
+    """``count`` song-sized files (four minutes, MP3 and AAC at 128 kbit/s, about 3.9 MB each), 10 per album
+    folder, each tagged apart (so no two share a hash); cached under the temp folder like bench_scan's tree."""
+    from tests.benchmarks.bench_scan import _tag
+    from tests.media import make_tone
+
+    root = Path(tempfile.gettempdir()) / f"kiosk-bench-import-songs-{count}"
+    if (root / ".complete").exists():
+        return root / "music"
+    shutil.rmtree(root, ignore_errors=True)
+    (root / "seeds").mkdir(parents=True)
+    seeds = [
+        make_tone(root / "seeds" / f"seed{k}.{fmt}", fmt, seconds=240, freq=200 + 30 * k)
+        for k, fmt in enumerate(("mp3", "m4a", "mp3", "m4a"))
+    ]
+    for i in range(count):
+        seed = seeds[i % len(seeds)]
+        folder = root / "music" / f"Artist {i // 50}" / f"Album {i // 10:02d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{i % 10 + 1:02d} Song {i}{seed.suffix}"
+        shutil.copyfile(seed, target)
+        _tag(target, i)
+    (root / ".complete").touch()
+    return root / "music"
+
+
+def _song_round(songs: Path, work: Path, *, reverse: bool) -> dict[str, float]:
+    """The song-sized tree's import, ``cp -r`` and ``cp -r`` + sync, in this order or the reverse."""
+    row: dict[str, float] = {}
+    (work / "songs-import").mkdir()
+
+    def run_import() -> None:
+        found = run_child("tests.benchmarks.bench_import", songs, work / "songs-import")
+        row.update({f"songs_{key}": value for key, value in found.items()})
+
+    def run_cp() -> None:
+        row["songs_cp_s"] = _cp(songs, work / "songs-cp", sync=False)
+
+    def run_cp_sync() -> None:
+        row["songs_cp_sync_s"] = _cp(songs, work / "songs-cp-sync", sync=True)
+
+    steps = [run_import, run_cp, run_cp_sync]
+    for step in steps[::-1] if reverse else steps:
+        os.sync()
+        step()
+    return row
+
+
 def _tree_size(root: Path) -> tuple[int, float]:
     sizes = [p.stat().st_size for p in root.rglob("*") if p.is_file()]
     return len(sizes), sum(sizes) / 1e6
@@ -110,9 +166,10 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if args.child:
         return _child(Path(args.child[0]), Path(args.child[1]))
-    music = make_tree(args.files)
+    music, songs = make_tree(args.files), make_song_tree()
     count, size_mb = _tree_size(music)
-    for path in music.rglob("*"):  # the page cache warm for everyone, as a stick's files are after the scan
+    song_count, song_mb = _tree_size(songs)
+    for path in [*music.rglob("*"), *songs.rglob("*")]:  # the page cache warm for everyone, as after a scan
         if path.is_file():
             path.read_bytes()
     rounds: list[dict[str, float]] = []
@@ -135,10 +192,13 @@ def main(argv: list[str]) -> int:
             for step in order if round_no % 2 == 0 else order[::-1]:  # no side always goes first
                 os.sync()
                 step()
+            row.update(_song_round(songs, work, reverse=round_no % 2 == 1))
             rounds.append(row)
             print(f"(round {round_no + 1} of {args.repeat}: whole job {size_mb / row['job_s']:.0f} MB/s, "
                   f"copy phase {size_mb / row['copy_s']:.0f} MB/s, "
-                  f"cp -r {size_mb / row['cp_s']:.0f} MB/s, cp -r + sync {size_mb / row['cp_sync_s']:.0f} MB/s)",
+                  f"cp -r {size_mb / row['cp_s']:.0f} MB/s, cp -r + sync {size_mb / row['cp_sync_s']:.0f} MB/s; "
+                  f"songs {song_mb / row['songs_job_s']:.0f}, cp -r {song_mb / row['songs_cp_s']:.0f}, "
+                  f"cp -r + sync {song_mb / row['songs_cp_sync_s']:.0f} MB/s)",
                   file=sys.stderr)
 
     def median(key: str) -> float:
@@ -161,6 +221,12 @@ def main(argv: list[str]) -> int:
                        ("whole job: inventory, duplicate check, copy phase", "job_s")):
         print(f"| {label} | {size_mb / median(key):,.0f} | {cp:,.0f} | {ratio(key, 'cp_s'):.2f}x "
               f"| {cp_sync:,.0f} | {ratio(key, 'cp_sync_s'):.2f}x | {'0.8x of cp -r' if key != 'copy_s' else ''} |")
+    songs_cp, songs_cp_sync = song_mb / median("songs_cp_s"), song_mb / median("songs_cp_sync_s")
+    print(
+        f"| song-sized files ({song_count} of {song_mb / song_count:.1f} MB, MP3 and AAC): whole job "
+        f"| {song_mb / median('songs_job_s'):,.0f} | {songs_cp:,.0f} | {ratio('songs_job_s', 'songs_cp_s'):.2f}x "
+        f"| {songs_cp_sync:,.0f} | {ratio('songs_job_s', 'songs_cp_sync_s'):.2f}x | |"
+    )
     print(f"| peak memory, importing process (MB RSS) | {max(r['rss_self_mb'] for r in rounds):.0f} | | | | | |")
     print(f"| peak memory, largest tag worker (MB RSS) | {max(r['rss_workers_mb'] for r in rounds):.0f} | | | | | |")
     print()

@@ -177,7 +177,8 @@ class WorkerMemory:
                 except OSError:
                     continue
                 parents[int(entry)] = int(fields[1])
-        found, frontier = [], {os.getpid()}
+        found: list[int] = []
+        frontier = {os.getpid()}
         while frontier:
             frontier = {pid for pid, parent in parents.items() if parent in frontier}
             found += frontier
