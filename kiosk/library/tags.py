@@ -630,11 +630,13 @@ def _on_alarm(signum: int, frame: object) -> None:
 
 
 TIMED_OUT = "tag reading timed out"
+#: A copy reads the whole file: running out of time usually means a slow or failing stick, not a bad parser.
+COPY_TIMED_OUT = "copying timed out (the stick may be failing)"
 
 
 def read_chunk(
     read: ReadFunction, requests: Sequence[tuple[Any, ...]], covers_dir: str | None,
-    limit: tuple[float, float] | None = None,
+    limit: tuple[float, float] | None = None, timed_out: str = TIMED_OUT,
 ) -> list[RawResult]:
     """Runs in a worker: every file's own failure becomes its result, never the chunk's.
 
@@ -657,7 +659,7 @@ def read_chunk(
                     signal.setitimer(signal.ITIMER_REAL, limit[0] + request.file_size / 1e6 * limit[1])
                 results.append(_read_one(read, request, covers_dir))
             except _FileTimedOut:  # also when the alarm rang just as the file's own handling ended
-                results.append((request.path, None, TIMED_OUT))
+                results.append((request.path, None, timed_out))
             finally:
                 if alarms:
                     signal.setitimer(signal.ITIMER_REAL, 0)
@@ -797,12 +799,14 @@ class ProcessTagReader:
             chunk_bytes += request.file_size
         return chunks
 
-    def _submit(self, chunk: list[TagRequest], read: ReadFunction, seconds_per_mb: float) -> Future[list[RawResult]]:
+    def _submit(
+        self, chunk: list[TagRequest], read: ReadFunction, seconds_per_mb: float, timed_out: str
+    ) -> Future[list[RawResult]]:
         pool = self._ensure_pool()
         requests = [_request_values(r) for r in chunk]
         limit = (self._seconds_per_file, seconds_per_mb)
         return pool.schedule(
-            read_chunk, args=(read, requests, self._covers_dir, limit),
+            read_chunk, args=(read, requests, self._covers_dir, limit, timed_out),
             timeout=self._time_limit(chunk, seconds_per_mb),
         )
 
@@ -810,7 +814,8 @@ class ProcessTagReader:
         self, requests: Sequence[TagRequest], cancelled: Callable[[], bool] = lambda: False
     ) -> Iterator[TagResult]:
         return self._results(
-            self._chunks(requests), self._read, self._seconds_per_mb, cancelled, stop_workers_when_left=False
+            self._chunks(requests), self._read, self._seconds_per_mb, TIMED_OUT, cancelled,
+            stop_workers_when_left=False,
         )
 
     def read_copying(
@@ -823,17 +828,19 @@ class ProcessTagReader:
         files of copies not handed out are the caller's to remove."""
         read = CopyThenRead(staging, temp_prefix, self._copy)
         chunks = self._chunks(requests, max_bytes=COPY_BATCH_BYTES)
-        return self._results(chunks, read, self._copy_seconds_per_mb, cancelled, stop_workers_when_left=True)
+        return self._results(
+            chunks, read, self._copy_seconds_per_mb, COPY_TIMED_OUT, cancelled, stop_workers_when_left=True
+        )
 
     def _results(
-        self, chunks: list[list[TagRequest]], read: ReadFunction, seconds_per_mb: float,
+        self, chunks: list[list[TagRequest]], read: ReadFunction, seconds_per_mb: float, timed_out: str,
         cancelled: Callable[[], bool], *, stop_workers_when_left: bool,
     ) -> Generator[TagResult, None, None]:
         pending: dict[Future[list[RawResult]], list[TagRequest]] = {}
         finished: queue.SimpleQueue[Future[list[RawResult]]] = queue.SimpleQueue()
 
         def submit(chunk: list[TagRequest]) -> None:
-            future = self._submit(chunk, read, seconds_per_mb)
+            future = self._submit(chunk, read, seconds_per_mb, timed_out)
             pending[future] = chunk
             future.add_done_callback(finished.put)  # one callback per chunk: no polling over all futures
 
@@ -852,7 +859,7 @@ class ProcessTagReader:
                     yield from map(_tag_result, future.result())
                     continue
                 except FutureTimeout:
-                    reason = TIMED_OUT
+                    reason = timed_out
                 except ProcessExpired as exc:
                     reason = f"tag reader crashed (exit code {exc.exitcode})"
                 except MemoryError:

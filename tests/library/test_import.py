@@ -24,7 +24,7 @@ from kiosk.core.ports.usb import TagRequest
 from kiosk.library.importer import StickImporter, plan_destination, safe_component
 from kiosk.library.scanner import Scanner
 from kiosk.library.store import SqlLibraryStore
-from kiosk.library.tags import ProcessTagReader, copy_and_read_track
+from kiosk.library.tags import COPY_TIMED_OUT, ProcessTagReader, copy_and_read_track
 from tests.conftest import skip_or_fail
 from tests.media import ffmpeg_available, make_tone
 
@@ -388,6 +388,34 @@ def copy_slow_one_after_a_minute(request: TagRequest, covers_dir: str | None, co
         Path(copy_to + ".worker").write_text(str(os.getpid()))
         time.sleep(60)
     return copy_and_read_track(request, covers_dir, copy_to)
+
+
+def copy_hanging_on_one(request: TagRequest, covers_dir: str | None, copy_to: str) -> TrackInfo:
+    """``f1.flac``'s copy never finishes: a stick that stopped answering in the middle of a file."""
+    if os.path.basename(request.path) == "f1.flac":
+        time.sleep(3600)
+    return copy_and_read_track(request, covers_dir, copy_to)
+
+
+def test_a_copy_that_runs_out_of_time_costs_that_file_and_says_it_was_the_copy(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus
+) -> None:
+    """Tried: one file's copy hangs (the worker's alarm ends it after its allowance). Must survive: the other
+    songs are imported, the hung one is an error whose reason names the copy (not the tag reader), and no
+    temp copy is left."""
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    _stick(stick, media_cache)
+    reader = ProcessTagReader(tmp_path / "covers", workers=2, chunk_files=1, seconds_per_file=1.0,
+                              copy_seconds_per_mb=0.1, copy_function=copy_hanging_on_one)
+    try:
+        result = StickImporter(store, bus, reader, music, progress_interval=0).import_from(stick)
+    finally:
+        reader.close()
+    assert (result.status, result.added, result.errors) == ("completed", 3, 1)
+    assert any(r.endswith(f"f1.flac: {COPY_TIMED_OUT}") for r in result.error_reasons), result.error_reasons
+    assert store.count_tracks() == 3
+    assert not list(music.rglob("*.part"))
+    _assert_rows_point_at_whole_files(store, music)
 
 
 def fill_the_disk_before_the_third_file(request: TagRequest, covers_dir: str | None, copy_to: str) -> TrackInfo:
