@@ -34,8 +34,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import mutagen
+
+if TYPE_CHECKING:
+    from kiosk.library.tags import ProcessTagReader
 
 SEED_FORMATS = ("mp3", "flac", "ogg", "opus", "m4a", "wma")
 FILES_PER_FOLDER = 50
@@ -245,12 +249,23 @@ def _child(argv: list[str]) -> int:
     return 0
 
 
+def start_workers(reader: ProcessTagReader, root: Path) -> float:
+    """Starts the reader's workers as the stick service does when a stick is inserted (``prepare``) and waits
+    for them by reading the first file under ``root``; the seconds that took."""
+    from kiosk.core.ports.usb import TagRequest
+
+    started = time.perf_counter()
+    reader.prepare()
+    first = next(p for p in root.rglob("*") if p.is_file())
+    assert next(iter(reader.read([TagRequest(str(first), first.stat().st_size, 0)]))).info is not None
+    return time.perf_counter() - started
+
+
 def _scan_with_workers_started(root: Path, work: Path) -> float:
     """A scan into another fresh library, its tag workers started before the clock: the stick service
     starts them when a stick is inserted, so they come up while it mounts (here: waited for by reading
     one file). Wall seconds."""
     from kiosk.core.bus import EventBus
-    from kiosk.core.ports.usb import TagRequest
     from kiosk.library.scanner import Scanner
     from kiosk.library.store import SqlLibraryStore
     from kiosk.library.tags import ProcessTagReader
@@ -260,9 +275,7 @@ def _scan_with_workers_started(root: Path, work: Path) -> float:
     store = SqlLibraryStore(work / "library.db", bus)
     reader = ProcessTagReader(work / "covers")
     try:
-        reader.prepare()
-        seed = next((root.parent / "seeds").iterdir())
-        assert next(iter(reader.read([TagRequest(str(seed), seed.stat().st_size, 0)]))).info is not None
+        start_workers(reader, root)
         started = time.perf_counter()
         result = Scanner(store, bus, reader).scan(root)
         elapsed = time.perf_counter() - started
