@@ -83,7 +83,8 @@ def take_inventory(
 
     ``allow_undecodable_names``: keep files whose names are not UTF-8 (an import renames them from their
     tags); an in-place scan refuses them because their path could not be stored. ``on_entry`` hears the
-    counts after each folder, ``on_files`` each folder's audio files.
+    counts after each folder, ``on_files`` each folder's audio files. Each folder is taken in name order, so
+    the walk's order is the same on every run (an import starts copying in it while the walk goes on).
     """
     root_str = os.fspath(root)
     inventory = Inventory(root=root_str)
@@ -94,13 +95,14 @@ def take_inventory(
         folder, depth = stack.pop()
         try:
             with os.scandir(folder) as it:
-                entries = list(it)
+                entries = sorted(it, key=_entry_name)
         except OSError as exc:
             inventory.unreadable_dirs.append(folder)
             inventory.refused.append((folder, f"folder unreadable: {exc.strerror or exc}"))
             continue
         cover = None
         audio: list[tuple[os.DirEntry[str], os.stat_result]] = []
+        folders: list[tuple[str, int]] = []
         for entry in entries:
             inventory.entries_seen += 1
             name = entry.name
@@ -123,7 +125,7 @@ def take_inventory(
                 if depth + 1 > MAX_DEPTH:
                     inventory.refused.append((entry.path, f"folder nested deeper than {MAX_DEPTH} levels"))
                     continue
-                stack.append((entry.path, depth + 1))
+                folders.append((entry.path, depth + 1))
             elif stat.S_ISREG(mode):
                 suffix = os.path.splitext(name)[1].lower()
                 if suffix in AUDIO_SUFFIXES:
@@ -132,6 +134,7 @@ def take_inventory(
                     cover = entry.path
             elif os.path.splitext(name)[1].lower() in AUDIO_SUFFIXES:
                 inventory.refused.append((entry.path, "not a regular file (FIFO, socket or device; never opened)"))
+        stack += reversed(folders)  # taken from the end: in name order
         found = [FoundFile(entry.path, st.st_size, st.st_mtime_ns, cover) for entry, st in audio]
         inventory.files += found
         if on_files is not None and found:
@@ -139,6 +142,10 @@ def take_inventory(
         if on_entry is not None:
             on_entry(inventory.entries_seen, len(inventory.files), folder)
     return inventory
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def _is_utf8(name: str) -> bool:
