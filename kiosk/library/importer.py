@@ -1,6 +1,8 @@
 """Copying a stick's music into the library folder, so that no power cut or pulled stick leaves a mess.
 
-After the scan's inventory:
+While the scan's inventory walks the stick, when everything on the stick would fit in the library, the files
+are handed to the copies as they are found (see ``_CopiesDuringWalk``), except those of the size of a library
+file; otherwise nothing is copied until the walk ends. After the walk:
 
 - what the library already holds is dropped (same content hash; only files of the size of a library file
   are hashed for this), and free space is checked for what is left;
@@ -36,7 +38,7 @@ from kiosk.core.bus import EventBus
 from kiosk.core.events import ImportState, LibraryScanComplete
 from kiosk.core.models import FileHash, TrackInfo
 from kiosk.core.ports.library import LibraryStore
-from kiosk.core.ports.usb import CopyingTagReader, TagResult
+from kiosk.core.ports.usb import CopyingTagReader, CopyJob, TagRequest, TagResult
 from kiosk.core.ratelimit import Throttle
 from kiosk.library.safecopy import (
     CHANGED_SINCE_SCAN,
@@ -60,6 +62,8 @@ DEFAULT_RESERVE_BYTES = 64 * 1024 * 1024
 MAX_COMPONENT_BYTES = 120
 #: Files hashed before the copy go to the threads in runs of this many files or bytes (one file may be more).
 HASH_RUN_FILES, HASH_RUN_BYTES = 32, 16 * 1024 * 1024
+#: The walk hands its files to the copies in groups of about this many (a folder is never split).
+WALK_HANDOVER_FILES = 256
 _FORBIDDEN = str.maketrans({c: "_" for c in '/\\:*?"<>|'})
 
 
@@ -165,6 +169,7 @@ class StickImporter:
         progress_interval: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         hash_threads: int = 2,
+        walk_handover_files: int = WALK_HANDOVER_FILES,
     ) -> None:
         self._store, self._bus, self._reader = store, bus, reader
         self._hash_threads = max(1, hash_threads)
@@ -172,6 +177,7 @@ class StickImporter:
         self._music_str = str(self._music_dir)
         self._batch_size, self._batch_bytes, self._reserve = batch_size, batch_bytes, reserve_bytes
         self._progress_interval, self._clock = progress_interval, clock
+        self._walk_handover_files = walk_handover_files
         #: Where the last job's time went (logged, and read by the benchmark).
         self.last_timings = ImportTimings()
 
@@ -194,40 +200,81 @@ class StickImporter:
         timings = self.last_timings = ImportTimings()
         started = time.perf_counter()
 
+        ended: list[str] = []
+
         def end(status: str, message: str) -> LibraryScanComplete:
+            ended.append(status)
             timings.job_s = time.perf_counter() - started
             log.info("import %s: %s", job.tally.job_id, timings)
             return progress.stop(status, message)
 
+        temp_prefix = f"{TEMP_PREFIX}{job.tally.job_id}"
+        during_walk: _CopiesDuringWalk | None = None
+        copies: CopyJob | None = None
         try:
+            during_walk = self._copies_during_walk(root_str, temp_prefix)
+            copies = during_walk.copies if during_walk is not None else None
             inventory = inventory_with_progress(
-                job, root_str, allow_undecodable_names=True, on_files=self._start_reader_early()
+                job, root_str, allow_undecodable_names=True,
+                on_files=during_walk.found if during_walk is not None else self._start_reader_early(),
             )
             timings.inventory_s = time.perf_counter() - started
             if job.cancelled() or not alive():
                 return end("aborted", _why_stopped(alive))
+            if during_walk is not None:
+                during_walk.flush()
             files = sorted(inventory.files, key=lambda f: f.path)
             job.tally.total, job.tally.status = len(files), "reading"
             job.report()
             # When the whole stick fits, its own repeats can wait to be found as they copy; else they are
             # hashed first too, so that a stick whose new songs fit is never refused for its repeats.
-            repeats_first = bool(self._space_shortfall(sum(f.file_size for f in files)))
+            repeats_first = during_walk is None and bool(self._space_shortfall(sum(f.file_size for f in files)))
             with timings.measure("duplicates_s"):
                 candidates = self._drop_duplicates(files, job, alive, repeats_first=repeats_first)
             if candidates is None:
                 return end("aborted", _why_stopped(alive))
             progress.plan(candidates)
-            shortfall = self._space_shortfall(progress.bytes_total)
+            shortfall = self._space_shortfall(progress.bytes_total - (during_walk.bytes_sent if during_walk else 0))
             if shortfall:
                 job.tally.error(root_str, shortfall)
                 return end("failed", shortfall)
+            if copies is None:
+                copies = self._start_copies(temp_prefix)
+            sent = during_walk.sent if during_walk is not None else frozenset()
+            copies.add([c.found.request() for c in candidates if c.path not in sent])
             with timings.measure("copy_s"):
-                outcome = self._copy_all(candidates, job, progress, alive)
+                outcome = self._copy_all(candidates, copies, temp_prefix, job, progress, alive)
             return end(*outcome)
         except Exception as exc:
             log.exception("import from %s failed", root_str)
             job.tally.error(root_str, f"import failed: {exc}")
             return end("failed", f"import failed: {exc}")
+        finally:
+            if copies is not None:
+                copies.close()  # on a stop, the workers are killed: nothing writes a temp copy after this
+                removed = _remove_temp_files(self._music_dir, temp_prefix)  # never named, or not settled
+                if removed and ended == ["completed"]:
+                    log.warning("import %s left %d temp copies behind", job.tally.job_id, removed)
+
+    def _copies_during_walk(self, root: str, temp_prefix: str) -> _CopiesDuringWalk | None:
+        """Starts the copies for a walk that hands its files over as it finds them, when everything on the
+        stick's file system fits on the library disk (so the walk's total need not be waited for); None
+        when it may not fit, or the stick cannot say how full it is."""
+        try:
+            stick = os.statvfs(root)
+        except OSError:
+            return None
+        used = (stick.f_blocks - stick.f_bfree) * stick.f_frsize
+        if stick.f_blocks <= 0 or self._space_shortfall(used):
+            return None
+        library_sizes = self._store.file_sizes()
+        return _CopiesDuringWalk(self._start_copies(temp_prefix), library_sizes, self._walk_handover_files)
+
+    def _start_copies(self, temp_prefix: str) -> CopyJob:
+        """The library folder made, a power cut's leftovers swept, and a copy job for this import."""
+        self._music_dir.mkdir(parents=True, exist_ok=True)
+        sweep_temp_files(self._music_dir)
+        return self._reader.start_copying(str(self._music_dir), temp_prefix)
 
     def _start_reader_early(self) -> Callable[[list[FoundFile]], None] | None:
         """A walk callback that starts the tag reader's workers at the first audio files, during the walk."""
@@ -341,22 +388,18 @@ class StickImporter:
         return {twin.content_hash for twin in library if twin.content_hash} | {h for _, h in made}
 
     def _copy_all(
-        self, candidates: list[Candidate], job: ScanJob, progress: _ImportProgress, alive: Callable[[], bool]
+        self, candidates: list[Candidate], copies: CopyJob, temp_prefix: str, job: ScanJob,
+        progress: _ImportProgress, alive: Callable[[], bool],
     ) -> tuple[str, str]:
-        """Has the workers copy and read the candidates, takes the copies in path order and settles them batch
-        by batch; returns how the job ended and why (empty when it completed)."""
+        """Takes the copies the workers make in path order and settles them batch by batch; returns how the
+        job ended and why (empty when it completed)."""
         if not candidates:
             return "completed", ""
         tally = job.tally
         tally.status = "importing"
         stick = tally.root.rstrip(os.sep) or os.sep  # where a reason that is no one file's points
-        self._music_dir.mkdir(parents=True, exist_ok=True)
-        sweep_temp_files(self._music_dir)
-        progress.copying(candidates[0].path)  # before the first read: a change of state goes out at once
-        temp_prefix = f"{TEMP_PREFIX}{tally.job_id}"
-        results = self._reader.read_copying(
-            [c.found.request() for c in candidates], str(self._music_dir), temp_prefix, job.cancelled
-        )
+        progress.copying(candidates[0].path)  # before the first result: a change of state goes out at once
+        results = copies.results(job.cancelled)
         in_order = _InPathOrder(results)
         kept = _Kept()
         batch: list[TempCopy] = []
@@ -387,7 +430,8 @@ class StickImporter:
                         tally.error(stick, message)
                         break
                     batch, batch_bytes = [], 0
-            results.close()  # on a stop, the workers are killed: nothing writes a temp copy after this
+            results.close()
+            copies.close()  # on a stop, the workers are killed: nothing writes a temp copy after this
             try:
                 settler.settle(batch)  # whole copies made before a stop count too
                 batch = []
@@ -398,10 +442,8 @@ class StickImporter:
                     tally.error(stick, message)
         finally:
             results.close()
+            copies.close()
             settler.close()
-            removed = _remove_temp_files(self._music_dir, temp_prefix)  # copies never named, or not settled
-            if removed and outcome == "completed":
-                log.warning("import %s left %d temp copies behind", tally.job_id, removed)
         return outcome, message
 
     def _named_copy(
@@ -564,6 +606,32 @@ class _ImportProgress:
         self._events.offer(self._state(status, message=message))
         self._events.flush()
         return self._job.finish("completed" if status == "completed" else status)  # type: ignore[arg-type]
+
+
+class _CopiesDuringWalk:
+    """The walk's files handed to the copy job as it finds them, so the copies overlap the walk (on a stick,
+    the walk's reads are slow as well). A file of the size of a library file could repeat it: it waits for
+    the duplicate check after the walk, so that a stick imported again is only read."""
+
+    def __init__(self, copies: CopyJob, library_sizes: set[int], handover_files: int) -> None:
+        self.copies, self._library_sizes, self._handover_files = copies, library_sizes, handover_files
+        self.sent: set[str] = set()
+        self.bytes_sent = 0
+        self._waiting: list[TagRequest] = []
+
+    def found(self, files: list[FoundFile]) -> None:
+        for found in files:
+            if found.file_size not in self._library_sizes:
+                self._waiting.append(found.request())
+                self.sent.add(found.path)
+        if len(self._waiting) >= self._handover_files:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._waiting:
+            self.copies.add(self._waiting)
+            self.bytes_sent += sum(r.file_size for r in self._waiting)
+            self._waiting = []
 
 
 class _InPathOrder:

@@ -544,6 +544,11 @@ class SqlLibraryStore:
         with self._read() as session:
             return [FileStat(*row) for row in session.execute(statement.order_by(c.path))]
 
+    def file_sizes(self) -> set[int]:
+        c = _TRACKS.c
+        with self._read() as session:
+            return set(session.scalars(select(c.file_size).distinct()))
+
     def files_of_sizes(self, sizes: Iterable[int]) -> list[FileHash]:
         wanted = sorted({_check_int(size, "a file size") for size in sizes})
         c = _TRACKS.c

@@ -813,70 +813,19 @@ class ProcessTagReader:
     def read(
         self, requests: Sequence[TagRequest], cancelled: Callable[[], bool] = lambda: False
     ) -> Iterator[TagResult]:
-        return self._results(
-            self._chunks(requests), self._read, self._seconds_per_mb, TIMED_OUT, cancelled,
-            stop_workers_when_left=False,
-        )
+        reading = _Reading(self, self._read, self._seconds_per_mb, TIMED_OUT, stop_workers_when_left=False)
+        for chunk in self._chunks(requests):
+            reading.submit(chunk)
+        return reading.results(cancelled)
 
-    def read_copying(
-        self, requests: Sequence[TagRequest], staging: str, temp_prefix: str,
-        cancelled: Callable[[], bool] = lambda: False,
-    ) -> Generator[TagResult, None, None]:
-        """Copies each file into its temp file in ``staging`` and reads its tags, in the workers (see
-        ``CopyThenRead``); results come in any order. Left before its end (a stop, the stick gone, a full
-        disk), it kills the workers, so nothing writes in ``staging`` any more when it returns; the temp
-        files of copies not handed out are the caller's to remove."""
+    def start_copying(self, staging: str, temp_prefix: str) -> _CopyJob:
+        """Copies each file added into its temp file in ``staging`` and reads its tags, in the workers (see
+        ``CopyThenRead``). Files can be added while the walk that finds them goes on, so the copies overlap
+        it. Left before its end (a stop, the stick gone, a full disk), the job kills the workers, so nothing
+        writes in ``staging`` any more; the temp files of copies not handed out are the caller's to remove."""
         read = CopyThenRead(staging, temp_prefix, self._copy)
-        chunks = self._chunks(requests, max_bytes=COPY_BATCH_BYTES)
-        return self._results(
-            chunks, read, self._copy_seconds_per_mb, COPY_TIMED_OUT, cancelled, stop_workers_when_left=True
-        )
-
-    def _results(
-        self, chunks: list[list[TagRequest]], read: ReadFunction, seconds_per_mb: float, timed_out: str,
-        cancelled: Callable[[], bool], *, stop_workers_when_left: bool,
-    ) -> Generator[TagResult, None, None]:
-        pending: dict[Future[list[RawResult]], list[TagRequest]] = {}
-        finished: queue.SimpleQueue[Future[list[RawResult]]] = queue.SimpleQueue()
-
-        def submit(chunk: list[TagRequest]) -> None:
-            future = self._submit(chunk, read, seconds_per_mb, timed_out)
-            pending[future] = chunk
-            future.add_done_callback(finished.put)  # one callback per chunk: no polling over all futures
-
-        for chunk in chunks:
-            submit(chunk)
-        try:
-            while pending:
-                if cancelled():
-                    return
-                try:
-                    future = finished.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                chunk = pending.pop(future)
-                try:
-                    yield from map(_tag_result, future.result())
-                    continue
-                except FutureTimeout:
-                    reason = timed_out
-                except ProcessExpired as exc:
-                    reason = f"tag reader crashed (exit code {exc.exitcode})"
-                except MemoryError:
-                    reason = "tag parser ran out of memory"
-                except Exception as exc:
-                    reason = f"tag reader failed ({type(exc).__name__})"
-                if len(chunk) == 1:
-                    yield TagResult(chunk[0].path, error=reason)
-                else:  # find the culprit: retry each file of the chunk alone
-                    log.info("a chunk of %d files failed (%s); retrying them one by one", len(chunk), reason)
-                    for request in chunk:
-                        submit([request])
-        finally:
-            for future in pending:
-                future.cancel()
-            if pending and stop_workers_when_left:
-                self._stop_workers()
+        reading = _Reading(self, read, self._copy_seconds_per_mb, COPY_TIMED_OUT, stop_workers_when_left=True)
+        return _CopyJob(self, reading)
 
     def _stop_workers(self) -> None:
         """Kills the workers and what they were doing; the next read starts new ones."""
@@ -900,3 +849,78 @@ class ProcessTagReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _Reading:
+    """Chunks handed to the reader's workers and their results as they finish: a chunk that fails is retried
+    file by file, so one hostile file costs only itself."""
+
+    def __init__(
+        self, reader: ProcessTagReader, read: ReadFunction, seconds_per_mb: float, timed_out: str, *,
+        stop_workers_when_left: bool,
+    ) -> None:
+        self._reader, self._read, self._seconds_per_mb, self._timed_out = reader, read, seconds_per_mb, timed_out
+        self._stop_workers_when_left = stop_workers_when_left
+        self._pending: dict[Future[list[RawResult]], list[TagRequest]] = {}
+        self._finished: queue.SimpleQueue[Future[list[RawResult]]] = queue.SimpleQueue()
+
+    def submit(self, chunk: list[TagRequest]) -> None:
+        future = self._reader._submit(chunk, self._read, self._seconds_per_mb, self._timed_out)
+        self._pending[future] = chunk
+        future.add_done_callback(self._finished.put)  # one callback per chunk: no polling over all futures
+
+    def results(self, cancelled: Callable[[], bool]) -> Generator[TagResult, None, None]:
+        try:
+            while self._pending:
+                if cancelled():
+                    return
+                try:
+                    future = self._finished.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                chunk = self._pending.pop(future)
+                try:
+                    yield from map(_tag_result, future.result())
+                    continue
+                except FutureTimeout:
+                    reason = self._timed_out
+                except ProcessExpired as exc:
+                    reason = f"tag reader crashed (exit code {exc.exitcode})"
+                except MemoryError:
+                    reason = "tag parser ran out of memory"
+                except Exception as exc:
+                    reason = f"tag reader failed ({type(exc).__name__})"
+                if len(chunk) == 1:
+                    yield TagResult(chunk[0].path, error=reason)
+                else:  # find the culprit: retry each file of the chunk alone
+                    log.info("a chunk of %d files failed (%s); retrying them one by one", len(chunk), reason)
+                    for request in chunk:
+                        self.submit([request])
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Cancels what has not run; with ``stop_workers_when_left``, kills the workers if anything had not
+        finished (a copy still writing must not outlive the job)."""
+        pending, self._pending = self._pending, {}
+        for future in pending:
+            future.cancel()
+        if pending and self._stop_workers_when_left:
+            self._reader._stop_workers()
+
+
+class _CopyJob:
+    """``ProcessTagReader.start_copying``'s job (a ``CopyJob``)."""
+
+    def __init__(self, reader: ProcessTagReader, reading: _Reading) -> None:
+        self._reader, self._reading = reader, reading
+
+    def add(self, requests: Sequence[TagRequest]) -> None:
+        for chunk in self._reader._chunks(requests, max_bytes=COPY_BATCH_BYTES):
+            self._reading.submit(chunk)
+
+    def results(self, cancelled: Callable[[], bool] = lambda: False) -> Generator[TagResult, None, None]:
+        return self._reading.results(cancelled)
+
+    def close(self) -> None:
+        self._reading.close()

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from kiosk.core.bus import RecordingBus
-from kiosk.core.events import ImportState, LibraryScanComplete
+from kiosk.core.events import ImportState, LibraryScanComplete, LibraryScanProgress
 from kiosk.core.models import TrackInfo
 from kiosk.core.ports.usb import TagRequest
 from kiosk.library.importer import StickImporter, plan_destination, safe_component
@@ -111,9 +111,13 @@ def test_a_second_import_of_the_same_music_skips_every_file(
     assert len([p for p in music.rglob("*") if p.is_file()]) == 4
     states = bus.of_type(ImportState)
     assert (states[0].files_total, states[-1].files_done, states[-1].files_total) == (5, 4, 4)
+    library_folder_before = music.stat().st_mtime_ns
     second = StickImporter(store, bus, reader, music).import_from(stick)
     assert (second.status, second.added, second.skipped) == ("completed", 0, 5)
     assert store.count_tracks() == 4
+    # Every file has the size of a library file, so none was handed to the copies during the walk: not one
+    # temp copy was made (making and removing one would have changed the library folder).
+    assert music.stat().st_mtime_ns == library_folder_before
 
 
 def test_music_already_scanned_in_place_is_not_imported_again(
@@ -601,3 +605,51 @@ def test_temp_copies_left_by_a_power_cut_are_removed_by_the_next_import(
     assert (result.status, result.added) == ("completed", 4)
     assert not any(p.exists() for p in leftovers)
     assert kept.read_bytes() == b"not ours to remove"
+
+
+def _stick_of_folders(root: Path, media_cache: Path, folders: int) -> None:
+    """A stick with two tagged FLAC files in each of ``folders`` album folders."""
+    for f in range(folders):
+        (root / f"album{f}").mkdir(parents=True)
+        for i in range(2):
+            tags = {"title": f"Song {i}", "artist": "Band", "album": f"Album {f}", "track": str(i + 1)}
+            make_tone(root / f"album{f}" / f"{i}.flac", "flac", seconds=0.5, freq=300 + 40 * f + 7 * i, tags=tags,
+                      cache_dir=media_cache)
+
+
+def test_copies_begin_during_the_walk_and_a_stop_then_leaves_nothing(
+    tmp_path: Path, media_cache: Path, store: SqlLibraryStore, bus: RecordingBus, reader: ProcessTagReader
+) -> None:
+    """Tried: a stick of 6 album folders whose walk is held after its second folder until a temp copy shows
+    up in the library folder, then the job is stopped. The copies must begin while the walk goes on (a walk
+    on a stick is slow too); after the stop no temp copy, no row and no song remain, the stick is untouched,
+    and the next import of the stick brings in all 12 songs."""
+    stick, music = tmp_path / "stick", tmp_path / "music"
+    _stick_of_folders(stick, media_cache, 6)
+    before = _tree_state(stick)
+    cancel = threading.Event()
+    copy_seen_during_walk: list[bool] = []
+
+    def hold_the_walk(event: LibraryScanProgress) -> None:
+        if event.status == "inventory" and event.found >= 4 and not copy_seen_during_walk:
+            deadline = time.monotonic() + 30
+            while not list(music.glob(".import-*.part")) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            copy_seen_during_walk.append(bool(list(music.glob(".import-*.part"))))
+            cancel.set()
+
+    holding = bus.subscribe(LibraryScanProgress, hold_the_walk)
+    importer = StickImporter(store, bus, reader, music, progress_interval=0, walk_handover_files=1)
+    result = importer.import_from(stick, cancel=cancel)
+    assert copy_seen_during_walk == [True], "no copy began before the walk ended"
+    assert (result.status, result.added) == ("aborted", 0)
+    assert store.count_tracks() == 0
+    assert not [p for p in music.rglob("*") if p.is_file()], "a temp copy or a song was left behind"
+    assert _tree_state(stick) == before
+    holding.cancel()
+    again = StickImporter(store, bus, reader, music, walk_handover_files=1).import_from(stick)
+    assert (again.status, again.added, again.errors) == ("completed", 12, 0)
+    assert sorted(Path(t.path).relative_to(music).as_posix() for t in store.list_tracks(limit=100)) == sorted(
+        f"Band/Album {f}/0{i + 1} Song {i}.flac" for f in range(6) for i in range(2)
+    )
+    _assert_rows_point_at_whole_files(store, music)

@@ -55,6 +55,9 @@ class LibraryStore(Protocol):
     def file_stats_under(self, root: str) -> list[FileStat]:
         """Size and mtime of every track whose path lies under ``root`` (for the scanner's inventory)."""
 
+    def file_sizes(self) -> set[int]:
+        """The sizes of the library's files: a file of any other size cannot repeat one of them."""
+
     def files_of_sizes(self, sizes: Iterable[int]) -> list[FileHash]:
         """Every track whose file has one of these sizes, with its hash: only those can be a new file's twin."""
 

@@ -70,13 +70,23 @@ class TagReader(Protocol):
     def close(self) -> None: ...
 
 
+class CopyJob(Protocol):
+    """Copies handed to a copying reader as they are found (the walk need not end first)."""
+
+    def add(self, requests: Sequence[TagRequest]) -> None:
+        """Hands these files to the workers now; their results come from ``results``."""
+
+    def results(self, cancelled: Callable[[], bool] = lambda: False) -> Generator[TagResult, None, None]:
+        """One result per file added, in any order, until all are in or ``cancelled()`` turns true; each
+        info carries the copy's content hash, size and mtime."""
+
+    def close(self) -> None:
+        """Stops what is still under way: once it returns nothing writes in the staging folder any more."""
+
+
 class CopyingTagReader(TagReader, Protocol):
     """A tag reader that can also copy each file as it reads it (the import's work, done where the tags are)."""
 
-    def read_copying(
-        self, requests: Sequence[TagRequest], staging: str, temp_prefix: str,
-        cancelled: Callable[[], bool] = lambda: False,
-    ) -> Generator[TagResult, None, None]:
-        """Copies each file into a temp file in ``staging`` (named from ``temp_prefix`` and the file's path) and
-        reads its tags; each result's info carries the copy's content hash, size and mtime. Results come in
-        any order. Closed before its end, nothing writes in ``staging`` any more once it returns."""
+    def start_copying(self, staging: str, temp_prefix: str) -> CopyJob:
+        """A copy job: each file added is copied into a temp file in ``staging`` (named from ``temp_prefix``
+        and the file's path) and its tags are read from the same read."""
