@@ -234,6 +234,7 @@ class StickImporter:
             if candidates is None:
                 return end("aborted", _why_stopped(alive))
             progress.plan(candidates)
+            # What the walk handed over was checked against the stick's used space; this is what is left.
             shortfall = self._space_shortfall(progress.bytes_total - (during_walk.bytes_sent if during_walk else 0))
             if shortfall:
                 job.tally.error(root_str, shortfall)
@@ -243,7 +244,7 @@ class StickImporter:
             sent = during_walk.sent if during_walk is not None else frozenset()
             copies.add([c.found.request() for c in candidates if c.path not in sent])
             with timings.measure("copy_s"):
-                outcome = self._copy_all(candidates, copies, temp_prefix, job, progress, alive)
+                outcome = self._copy_all(candidates, copies, job, progress, alive)
             return end(*outcome)
         except Exception as exc:
             log.exception("import from %s failed", root_str)
@@ -388,8 +389,8 @@ class StickImporter:
         return {twin.content_hash for twin in library if twin.content_hash} | {h for _, h in made}
 
     def _copy_all(
-        self, candidates: list[Candidate], copies: CopyJob, temp_prefix: str, job: ScanJob,
-        progress: _ImportProgress, alive: Callable[[], bool],
+        self, candidates: list[Candidate], copies: CopyJob, job: ScanJob, progress: _ImportProgress,
+        alive: Callable[[], bool],
     ) -> tuple[str, str]:
         """Takes the copies the workers make in path order and settles them batch by batch; returns how the
         job ended and why (empty when it completed)."""
