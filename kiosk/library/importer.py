@@ -431,7 +431,6 @@ class StickImporter:
                         tally.error(stick, message)
                         break
                     batch, batch_bytes = [], 0
-            results.close()
             copies.close()  # on a stop, the workers are killed: nothing writes a temp copy after this
             try:
                 settler.settle(batch)  # whole copies made before a stop count too

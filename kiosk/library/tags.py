@@ -813,19 +813,20 @@ class ProcessTagReader:
     def read(
         self, requests: Sequence[TagRequest], cancelled: Callable[[], bool] = lambda: False
     ) -> Iterator[TagResult]:
-        reading = _Reading(self, self._read, self._seconds_per_mb, TIMED_OUT, stop_workers_when_left=False)
-        for chunk in self._chunks(requests):
-            reading.submit(chunk)
+        reading = _Reading(self, self._read, self._seconds_per_mb, TIMED_OUT)
+        reading.add(requests)
         return reading.results(cancelled)
 
-    def start_copying(self, staging: str, temp_prefix: str) -> _CopyJob:
+    def start_copying(self, staging: str, temp_prefix: str) -> _Reading:
         """Copies each file added into its temp file in ``staging`` and reads its tags, in the workers (see
         ``CopyThenRead``). Files can be added while the walk that finds them goes on, so the copies overlap
         it. Left before its end (a stop, the stick gone, a full disk), the job kills the workers, so nothing
         writes in ``staging`` any more; the temp files of copies not handed out are the caller's to remove."""
         read = CopyThenRead(staging, temp_prefix, self._copy)
-        reading = _Reading(self, read, self._copy_seconds_per_mb, COPY_TIMED_OUT, stop_workers_when_left=True)
-        return _CopyJob(self, reading)
+        return _Reading(
+            self, read, self._copy_seconds_per_mb, COPY_TIMED_OUT, max_chunk_bytes=COPY_BATCH_BYTES,
+            stop_workers_when_left=True,
+        )
 
     def _stop_workers(self) -> None:
         """Kills the workers and what they were doing; the next read starts new ones."""
@@ -852,24 +853,29 @@ class ProcessTagReader:
 
 
 class _Reading:
-    """Chunks handed to the reader's workers and their results as they finish: a chunk that fails is retried
-    file by file, so one hostile file costs only itself."""
+    """Files handed to the reader's workers in chunks, and their results as they finish: a chunk that fails
+    is retried file by file, so one hostile file costs only itself. A copying one is ``start_copying``'s
+    ``CopyJob``: files can be added until its results are taken."""
 
     def __init__(
         self, reader: ProcessTagReader, read: ReadFunction, seconds_per_mb: float, timed_out: str, *,
-        stop_workers_when_left: bool,
+        max_chunk_bytes: int | None = None, stop_workers_when_left: bool = False,
     ) -> None:
         self._reader, self._read, self._seconds_per_mb, self._timed_out = reader, read, seconds_per_mb, timed_out
-        self._stop_workers_when_left = stop_workers_when_left
+        self._max_chunk_bytes, self._stop_workers_when_left = max_chunk_bytes, stop_workers_when_left
         self._pending: dict[Future[list[RawResult]], list[TagRequest]] = {}
         self._finished: queue.SimpleQueue[Future[list[RawResult]]] = queue.SimpleQueue()
+
+    def add(self, requests: Sequence[TagRequest]) -> None:
+        for chunk in self._reader._chunks(requests, self._max_chunk_bytes):
+            self.submit(chunk)
 
     def submit(self, chunk: list[TagRequest]) -> None:
         future = self._reader._submit(chunk, self._read, self._seconds_per_mb, self._timed_out)
         self._pending[future] = chunk
         future.add_done_callback(self._finished.put)  # one callback per chunk: no polling over all futures
 
-    def results(self, cancelled: Callable[[], bool]) -> Generator[TagResult, None, None]:
+    def results(self, cancelled: Callable[[], bool] = lambda: False) -> Generator[TagResult, None, None]:
         try:
             while self._pending:
                 if cancelled():
@@ -908,19 +914,3 @@ class _Reading:
         if pending and self._stop_workers_when_left:
             self._reader._stop_workers()
 
-
-class _CopyJob:
-    """``ProcessTagReader.start_copying``'s job (a ``CopyJob``)."""
-
-    def __init__(self, reader: ProcessTagReader, reading: _Reading) -> None:
-        self._reader, self._reading = reader, reading
-
-    def add(self, requests: Sequence[TagRequest]) -> None:
-        for chunk in self._reader._chunks(requests, max_bytes=COPY_BATCH_BYTES):
-            self._reading.submit(chunk)
-
-    def results(self, cancelled: Callable[[], bool] = lambda: False) -> Generator[TagResult, None, None]:
-        return self._reading.results(cancelled)
-
-    def close(self) -> None:
-        self._reading.close()
