@@ -124,20 +124,21 @@ def make_song_tree(count: int = SONGS) -> Path:
     return root / "music"
 
 
-def _song_round(songs: Path, work: Path, *, reverse: bool) -> dict[str, float]:
-    """The song-sized tree's import, ``cp -r`` and ``cp -r`` + sync, in this order or the reverse."""
+def _round(tree: Path, work: Path, prefix: str, *, reverse: bool) -> dict[str, float]:
+    """One tree's import, ``cp -r`` and ``cp -r`` + sync, in this order or the reverse (so no side always goes
+    first), each after an ``os.sync()``; the figures' keys start with ``prefix``."""
     row: dict[str, float] = {}
-    (work / "songs-import").mkdir()
+    (work / f"{prefix}import").mkdir(parents=True)
 
     def run_import() -> None:
-        found = run_child("tests.benchmarks.bench_import", songs, work / "songs-import")
-        row.update({f"songs_{key}": value for key, value in found.items()})
+        found = run_child("tests.benchmarks.bench_import", tree, work / f"{prefix}import")
+        row.update({f"{prefix}{key}": value for key, value in found.items()})
 
     def run_cp() -> None:
-        row["songs_cp_s"] = _cp(songs, work / "songs-cp", sync=False)
+        row[f"{prefix}cp_s"] = _cp(tree, work / f"{prefix}cp", sync=False)
 
     def run_cp_sync() -> None:
-        row["songs_cp_sync_s"] = _cp(songs, work / "songs-cp-sync", sync=True)
+        row[f"{prefix}cp_sync_s"] = _cp(tree, work / f"{prefix}cp-sync", sync=True)
 
     steps = [run_import, run_cp, run_cp_sync]
     for step in steps[::-1] if reverse else steps:
@@ -171,23 +172,8 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-import-", dir=args.target) as tmp:
         for round_no in range(args.repeat):
             work = Path(tmp) / f"round-{round_no}"
-            (work / "import").mkdir(parents=True)
-            row: dict[str, float] = {}
-
-            def run_import(row: dict[str, float] = row, work: Path = work) -> None:
-                row.update(run_child("tests.benchmarks.bench_import", music, work / "import"))
-
-            def run_cp(row: dict[str, float] = row, work: Path = work) -> None:
-                row["cp_s"] = _cp(music, work / "cp", sync=False)
-
-            def run_cp_sync(row: dict[str, float] = row, work: Path = work) -> None:
-                row["cp_sync_s"] = _cp(music, work / "cp-sync", sync=True)
-
-            order = [run_import, run_cp, run_cp_sync]
-            for step in order if round_no % 2 == 0 else order[::-1]:  # no side always goes first
-                os.sync()
-                step()
-            row.update(_song_round(songs, work, reverse=round_no % 2 == 1))
+            row = _round(music, work, "", reverse=round_no % 2 == 1)
+            row.update(_round(songs, work, "songs_", reverse=round_no % 2 == 1))
             rounds.append(row)
             print(f"(round {round_no + 1} of {args.repeat}: whole job {size_mb / row['job_s']:.0f} MB/s, "
                   f"copy phase {size_mb / row['copy_s']:.0f} MB/s, "
