@@ -38,6 +38,8 @@ from typing import TYPE_CHECKING
 
 import mutagen
 
+from tests.processes import descendant_pids
+
 if TYPE_CHECKING:
     from kiosk.library.tags import ProcessTagReader
 
@@ -149,7 +151,7 @@ def _descendants_cpu_and_peak() -> tuple[float, float]:
     """
     ticks = os.sysconf("SC_CLK_TCK")
     cpu_s, peak_kb = 0.0, 0
-    for pid in WorkerMemory.descendants():
+    for pid in descendant_pids():
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             status = Path(f"/proc/{pid}/status").read_text()
@@ -171,26 +173,9 @@ class WorkerMemory:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    @staticmethod
-    def descendants() -> list[int]:
-        parents: dict[int, int] = {}
-        for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    fields = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
-                except OSError:
-                    continue
-                parents[int(entry)] = int(fields[1])
-        found: list[int] = []
-        frontier = {os.getpid()}
-        while frontier:
-            frontier = {pid for pid, parent in parents.items() if parent in frontier}
-            found += frontier
-        return found
-
     def _run(self) -> None:
         while not self._stop.wait(0.1):
-            for pid in self.descendants():
+            for pid in descendant_pids():
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
                 except OSError:

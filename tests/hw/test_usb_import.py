@@ -25,6 +25,7 @@ from kiosk.library.store import SqlLibraryStore
 from kiosk.library.tags import ProcessTagReader
 from tests.hw.conftest import LoopStick, make_stick_image, unmount_all_under
 from tests.media import make_tone
+from tests.processes import parent_pids
 
 
 def wait_for(condition: Callable[[], object], what: str, timeout: float = 30) -> None:
@@ -124,11 +125,7 @@ def test_a_stick_is_imported_unmounted_and_declared_safe(
 
 def _tag_workers() -> set[int]:
     """The pids of this test process's fork-server children: the tag reader's worker processes."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError, IndexError, ValueError):
-                parents[int(entry)] = int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    parents = parent_pids()
     children = {pid for pid, parent in parents.items() if parent == os.getpid()}
     workers = set()
     for pid, parent in parents.items():
