@@ -9,6 +9,7 @@ or kills its worker is retried file by file, so a hostile file costs itself and 
 from __future__ import annotations
 
 import base64
+import collections
 import contextlib
 import dataclasses
 import io
@@ -578,6 +579,8 @@ ReadFunction = Callable[[TagRequest, "str | None"], TrackInfo]
 CopyFunction = Callable[[TagRequest, "str | None", str], TrackInfo]
 
 
+#: Files with the workers or finished and not yet taken, at most (see ``_Reading``): about 2-3 MB of results.
+MAX_FILES_IN_FLIGHT = 2048
 #: A copying read's chunks stop at this many bytes (or one file), so results and progress keep coming.
 COPY_BATCH_BYTES = 8 * 1024 * 1024
 _copy_buffer: bytearray | None = None
@@ -730,6 +733,7 @@ class ProcessTagReader:
         copy_seconds_per_mb: float = 2.0,
         memory_limit: int = 768 * 1024 * 1024,
         chunk_files: int = 64,
+        max_files_in_flight: int = MAX_FILES_IN_FLIGHT,
         read_function: ReadFunction = read_track,
         copy_function: CopyFunction = copy_and_read_track,
     ) -> None:
@@ -739,6 +743,7 @@ class ProcessTagReader:
         self._seconds_per_file, self._seconds_per_mb = seconds_per_file, seconds_per_mb
         self._copy_seconds_per_mb = copy_seconds_per_mb  # a copy reads the whole file: a slow stick needs time
         self._memory_limit, self._chunk_files = memory_limit, chunk_files
+        self.max_files_in_flight = max(1, max_files_in_flight)
         self._read, self._copy = read_function, copy_function
         self._pool: ProcessPool | None = None
         self._pool_lock = threading.Lock()
@@ -855,7 +860,13 @@ class ProcessTagReader:
 class _Reading:
     """Files handed to the reader's workers in chunks, and their results as they finish: a chunk that fails
     is retried file by file, so one hostile file costs only itself. A copying one is ``start_copying``'s
-    ``CopyJob``: files can be added until its results are taken."""
+    ``CopyJob``: files can be added until its results are taken.
+
+    At most the reader's ``max_files_in_flight`` files are with the workers or finished and not yet taken;
+    the rest of the chunks wait here and go out as results are taken. A finished result waits in memory
+    until it is taken (a kilobyte or two), so without this a stick of 100,000 small files could pile up
+    over a hundred megabytes whenever the taker is slower than the workers.
+    """
 
     def __init__(
         self, reader: ProcessTagReader, read: ReadFunction, seconds_per_mb: float, timed_out: str, *,
@@ -865,19 +876,27 @@ class _Reading:
         self._max_chunk_bytes, self._stop_workers_when_left = max_chunk_bytes, stop_workers_when_left
         self._pending: dict[Future[list[RawResult]], list[TagRequest]] = {}
         self._finished: queue.SimpleQueue[Future[list[RawResult]]] = queue.SimpleQueue()
+        self._waiting: collections.deque[list[TagRequest]] = collections.deque()
+        self._files_in_flight = 0
 
     def add(self, requests: Sequence[TagRequest]) -> None:
-        for chunk in self._reader._chunks(requests, self._max_chunk_bytes):
-            self.submit(chunk)
+        self._waiting.extend(self._reader._chunks(requests, self._max_chunk_bytes))
+        self._send_waiting()
+
+    def _send_waiting(self) -> None:
+        while self._waiting and self._files_in_flight < self._reader.max_files_in_flight:
+            self.submit(self._waiting.popleft())
 
     def submit(self, chunk: list[TagRequest]) -> None:
         future = self._reader._submit(chunk, self._read, self._seconds_per_mb, self._timed_out)
         self._pending[future] = chunk
+        self._files_in_flight += len(chunk)
         future.add_done_callback(self._finished.put)  # one callback per chunk: no polling over all futures
 
     def results(self, cancelled: Callable[[], bool] = lambda: False) -> Generator[TagResult, None, None]:
         try:
-            while self._pending:
+            while self._pending or self._waiting:
+                self._send_waiting()
                 if cancelled():
                     return
                 try:
@@ -885,6 +904,8 @@ class _Reading:
                 except queue.Empty:
                     continue
                 chunk = self._pending.pop(future)
+                self._files_in_flight -= len(chunk)
+                self._send_waiting()  # before this chunk's results are handed out: the workers stay busy
                 try:
                     yield from map(_tag_result, future.result())
                     continue
@@ -898,10 +919,9 @@ class _Reading:
                     reason = f"tag reader failed ({type(exc).__name__})"
                 if len(chunk) == 1:
                     yield TagResult(chunk[0].path, error=reason)
-                else:  # find the culprit: retry each file of the chunk alone
+                else:  # find the culprit: retry each file of the chunk alone, ahead of the chunks still waiting
                     log.info("a chunk of %d files failed (%s); retrying them one by one", len(chunk), reason)
-                    for request in chunk:
-                        self.submit([request])
+                    self._waiting.extendleft([request] for request in reversed(chunk))
         finally:
             self.close()
 
@@ -909,8 +929,9 @@ class _Reading:
         """Cancels what has not run; with ``stop_workers_when_left``, kills the workers if anything had not
         finished (a copy still writing must not outlive the job)."""
         pending, self._pending = self._pending, {}
+        self._waiting.clear()
+        self._files_in_flight = 0
         for future in pending:
             future.cancel()
         if pending and self._stop_workers_when_left:
             self._reader._stop_workers()
-

@@ -169,3 +169,33 @@ def test_close_right_after_prepare_leaves_no_pool(tmp_path: Path) -> None:
     reader.prepare()
     reader.close()
     assert reader._pool is None
+
+
+def reader_that_logs(request: TagRequest, covers_dir: str | None) -> TrackInfo:
+    """Notes each file it reads in a log (in the folder handed in as ``covers_dir``), then reads it."""
+    assert covers_dir is not None
+    with open(os.path.join(covers_dir, "read.log"), "a") as log:
+        log.write(os.path.basename(request.path) + "\n")
+    return read_track(request, None)
+
+
+def test_files_go_to_the_workers_only_as_their_results_are_taken(tmp_path: Path, media_cache: Path) -> None:
+    """A taker slower than the workers (the importer naming its copies on a fast disk): at most
+    ``max_files_in_flight`` files are read ahead of it, so finished results waiting in memory cannot grow
+    with the stick's file count. Every file still gets its result."""
+    files = [make_tone(tmp_path / f"s{i:02d}.ogg", "ogg", freq=200 + i, cache_dir=media_cache) for i in range(30)]
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+    reader = ProcessTagReader(
+        log_dir, workers=2, chunk_files=1, max_files_in_flight=4, read_function=reader_that_logs
+    )
+    try:
+        results = reader.read(_requests(files))
+        first = next(results)
+        time.sleep(1.0)  # long enough for two workers to read all 30 files, were they all handed out
+        read_ahead = (log_dir / "read.log").read_text().split()
+        assert len(read_ahead) <= 1 + 4, read_ahead  # the one taken, and the window's
+        rest = list(results)
+        assert sorted(r.path for r in [first, *rest] if r.info) == sorted(str(p) for p in files)
+    finally:
+        reader.close()
