@@ -230,7 +230,10 @@ class StickImporter:
             # hashed first too, so that a stick whose new songs fit is never refused for its repeats.
             repeats_first = during_walk is None and bool(self._space_shortfall(sum(f.file_size for f in files)))
             with timings.measure("duplicates_s"):
-                candidates = self._drop_duplicates(files, job, alive, repeats_first=repeats_first)
+                candidates = self._drop_duplicates(
+                    files, job, alive, repeats_first=repeats_first,
+                    library_sizes=during_walk.library_sizes if during_walk is not None else None,
+                )
             if candidates is None:
                 return end("aborted", _why_stopped(alive))
             progress.plan(candidates)
@@ -295,7 +298,8 @@ class StickImporter:
         )
 
     def _drop_duplicates(
-        self, files: list[FoundFile], job: ScanJob, alive: Callable[[], bool], *, repeats_first: bool
+        self, files: list[FoundFile], job: ScanJob, alive: Callable[[], bool], *, repeats_first: bool,
+        library_sizes: set[int] | None = None,
     ) -> list[Candidate] | None:
         """The files to copy, in path order, without what the library already holds (same content hash).
 
@@ -305,11 +309,12 @@ class StickImporter:
         so a stick is read once; a repeat of a file before it on the same stick is found then and its copy
         removed (see ``_named_copy``). With ``repeats_first``, files that share their size on the stick are
         hashed first too and their repeats dropped here. Of repeats, the first in path order is kept.
-        None when the stick went away or the job was stopped.
+        ``library_sizes``, when known already (the walk's copies needed them), narrows the library query to the
+        sizes both hold. None when the stick went away or the job was stopped.
         """
         tally = job.tally
         sizes = Counter(f.file_size for f in files)
-        library = self._store.files_of_sizes(sizes)
+        library = self._store.files_of_sizes(sizes if library_sizes is None else library_sizes.intersection(sizes))
         library_sizes = {twin.file_size for twin in library}
         suspects = [
             f for f in files if f.file_size in library_sizes or (repeats_first and sizes[f.file_size] > 1)
@@ -614,14 +619,14 @@ class _CopiesDuringWalk:
     the duplicate check after the walk, so that a stick imported again is only read."""
 
     def __init__(self, copies: CopyJob, library_sizes: set[int], handover_files: int) -> None:
-        self.copies, self._library_sizes, self._handover_files = copies, library_sizes, handover_files
+        self.copies, self.library_sizes, self._handover_files = copies, library_sizes, handover_files
         self.sent: set[str] = set()
         self.bytes_sent = 0
         self._waiting: list[TagRequest] = []
 
     def found(self, files: list[FoundFile]) -> None:
         for found in files:
-            if found.file_size not in self._library_sizes:
+            if found.file_size not in self.library_sizes:
                 self._waiting.append(found.request())
                 self.sent.add(found.path)
         if len(self._waiting) >= self._handover_files:
