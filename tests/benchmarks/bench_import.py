@@ -20,6 +20,10 @@ read its tags from the same read; the importing process takes the results in pat
 settles batches (syncfs, rename, rows). The copies begin during the walk (the whole tree fits on the target), so
 the inventory stage's time is shared with copying.
 
+After ``cp -r`` + ``sync``, one bare ``mutagen.File`` loop per core reads the tags of that copy: the two
+steps together are an import without names, hashes or rows, which shows what overlapping the copy with the
+tag reading wins (the tag reading alone is the part of the job no copy can go without).
+
 A second, small tree of song-sized files (100 four-minute songs, about 390 MB) is imported and copied the
 same way in every round: with 43 kB files the cost of each file (its tags, its name, its row, its creation
 on the disk) rules; with songs, the bytes do (read, hash, write, sync).
@@ -43,7 +47,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.benchmarks.bench_scan import SEED_FORMATS, WorkerMemory, make_tree, run_child, start_workers
+from tests.benchmarks.bench_scan import (
+    SEED_FORMATS,
+    WorkerMemory,
+    _files,
+    _parallel_bare_loops,
+    make_tree,
+    run_child,
+    start_workers,
+)
 
 #: The second tree: files the size of songs, where bytes cost more than files.
 SONGS = 100
@@ -125,8 +137,9 @@ def make_song_tree(count: int = SONGS) -> Path:
 
 
 def _round(tree: Path, work: Path, prefix: str, *, reverse: bool) -> dict[str, float]:
-    """One tree's import, ``cp -r`` and ``cp -r`` + sync, in this order or the reverse (so no side always goes
-    first), each after an ``os.sync()``; the figures' keys start with ``prefix``."""
+    """One tree's import, ``cp -r`` and ``cp -r`` + sync (then a bare ``mutagen.File`` loop per core over that
+    copy), in this order or the reverse (so no side always goes first), each after an ``os.sync()``; the
+    figures' keys start with ``prefix``."""
     row: dict[str, float] = {}
     (work / f"{prefix}import").mkdir(parents=True)
 
@@ -139,6 +152,8 @@ def _round(tree: Path, work: Path, prefix: str, *, reverse: bool) -> dict[str, f
 
     def run_cp_sync() -> None:
         row[f"{prefix}cp_sync_s"] = _cp(tree, work / f"{prefix}cp-sync", sync=True)
+        # The two-step import without names, hashes or rows: copy, then read the copies' tags on every core.
+        row[f"{prefix}tags_after_cp_s"] = _parallel_bare_loops(_files(work / f"{prefix}cp-sync"))
 
     steps = [run_import, run_cp, run_cp_sync]
     for step in steps[::-1] if reverse else steps:
@@ -210,6 +225,15 @@ def main(argv: list[str]) -> int:
     )
     print(f"| peak memory, importing process (MB RSS) | {max(r['rss_self_mb'] for r in rounds):.0f} | | | | | |")
     print(f"| peak memory, largest tag worker (MB RSS) | {max(r['rss_workers_mb'] for r in rounds):.0f} | | | | | |")
+    print()
+    print("| two-step import: cp -r + sync, then tags read by one bare mutagen.File loop per core over the copy "
+          "(no names, hashes or rows) | cp -r + sync s | tags s | two-step s | our whole job s | speed vs two-step |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, pre in (("small files", ""), ("song-sized files", "songs_")):
+        two_step = {id(r): r[f"{pre}cp_sync_s"] + r[f"{pre}tags_after_cp_s"] for r in rounds}
+        print(f"| {label} | {median(f'{pre}cp_sync_s'):.2f} | {median(f'{pre}tags_after_cp_s'):.2f} "
+              f"| {statistics.median(two_step.values()):.2f} | {median(f'{pre}job_s'):.2f} "
+              f"| {statistics.median(two_step[id(r)] / r[f'{pre}job_s'] for r in rounds):.2f}x |")
     print()
     print("| stage of the import (median s) | seconds |")
     print("|---|---:|")
