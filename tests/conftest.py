@@ -18,6 +18,7 @@ os.environ.setdefault("KIVY_CLIPBOARD", "dummy")
 os.environ.setdefault("GPIOZERO_PIN_FACTORY", "mock")
 
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -26,7 +27,7 @@ from kiosk.core.bus import RecordingBus
 REQUIRE_HW = os.environ.get("KIOSK_REQUIRE_HW_TESTS") == "1"
 
 
-def skip_or_fail(reason: str) -> None:
+def skip_or_fail(reason: str) -> NoReturn:
     """Skips a test whose prerequisite is missing, but fails it in CI where it must run."""
     if REQUIRE_HW:
         pytest.fail(f"required test prerequisite missing: {reason}")

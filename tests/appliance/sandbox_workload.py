@@ -90,7 +90,7 @@ def audio_and_library() -> None:
         for packet in [*stream.encode(frame), *stream.encode(None)]:
             out.mux(packet)
     buffer.seek(0)
-    with av.open(buffer) as src:
+    with av.open(buffer, "r") as src:
         decoded = sum(f.samples for f in src.decode(audio=0))
     assert decoded == 44100, decoded
     alsaaudio.PCM(device="null").write(samples.tobytes())

@@ -41,7 +41,7 @@ def test_quiet_locked_boot_and_the_pis_own_arguments_kept(boot: Path) -> None:
     cmdline = (boot / "cmdline.txt").read_text()
     assert cmdline.count("\n") == 1 and cmdline.endswith("\n"), "cmdline.txt must stay a single line"
     words = cmdline.split()
-    pis_own = ("root=PARTUUID=1234abcd-02", "rootfstype=ext4", "rootwait")
+    pis_own: tuple[str, ...] = ("root=PARTUUID=1234abcd-02", "rootfstype=ext4", "rootwait")
     pis_own += ("init=/usr/lib/raspberrypi-sys-mods/firstboot",)
     for kept in pis_own:
         assert kept in words

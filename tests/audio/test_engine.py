@@ -715,9 +715,10 @@ def test_a_24_bit_source_plays_bit_exact_in_32_bit_samples(
     S32_LE): the capture is the ffmpeg command's 32-bit decode bit for bit, and the bits below the
     top 16 are really there (a 16-bit output cuts them off)."""
     path = media.noise(fmt, seconds=1.0, seed=90, bits=24)
-    engine = start_engine(engines, bus)
+    output = AlsaOutput("default")
+    engine = start_engine(engines, bus, output)
     play_all(engine, bus, [make_track(1, path)])
-    assert engine.output.format == PcmFormat(RATE, 2, "s32")
+    assert output.format == PcmFormat(RATE, 2, "s32")
     got = alsa.frames(dtype="<i4")
     assert_same_audio(got, ffmpeg_decode(path, bits=32), exact=True)
     assert np.count_nonzero(got & 0xFF00) > got.size // 2  # detail below the 16-bit cut
@@ -737,10 +738,11 @@ def test_a_device_without_32_bit_samples_plays_a_24_bit_source_at_16_bits(
         return alsaaudio.PCM(**{**kwargs, "format": alsaaudio.PCM_FORMAT_S16_LE})
 
     path = media.noise("flac", seconds=1.0, seed=91, bits=24)
-    engine = start_engine(engines, bus, AlsaOutput("rawtap", open_pcm=only_16_bit))
+    output = AlsaOutput("rawtap", open_pcm=only_16_bit)
+    engine = start_engine(engines, bus, output)
     play_all(engine, bus, [make_track(1, path)])
     assert asked == [alsaaudio.PCM_FORMAT_S32_LE]
-    assert engine.output.format == PcmFormat(RATE, 2, "s16")
+    assert output.format == PcmFormat(RATE, 2, "s16")
     assert_same_audio(alsa.frames(), ffmpeg_decode(path), exact=True)
 
 
@@ -838,8 +840,9 @@ def test_the_file_is_probed_for_its_bit_depth_only_when_the_library_does_not_say
         return has_wide_samples(path)
 
     aac, flac = media.noise("m4a", seconds=0.5, seed=96), media.noise("flac", seconds=0.5, seed=97, bits=24)
-    engine = start_engine(engines, bus, wide_samples=counting_probe)
+    output = AlsaOutput("default")
+    engine = start_engine(engines, bus, output, wide_samples=counting_probe)
     play_all(engine, bus, [make_track(1, aac, codec="aac")])
-    assert probed == [] and engine.output.format == PcmFormat(RATE, 2, "s16")
+    assert probed == [] and output.format == PcmFormat(RATE, 2, "s16")
     play_all(engine, bus, [make_track(2, flac, codec="flac")])
-    assert probed == [flac.name] and engine.output.format == PcmFormat(RATE, 2, "s32")
+    assert probed == [flac.name] and output.format == PcmFormat(RATE, 2, "s32")

@@ -30,11 +30,42 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal, TypedDict
+
+if TYPE_CHECKING:  # the scenarios import these in their own process, after the window is set up
+    from kivy.core.window import WindowBase
+
+    from kiosk.core.bus import EventBus
+    from kiosk.core.jukebox import Jukebox
+    from kiosk.ui.screens.library import LibraryScreen
+    from kiosk.ui.shell import KioskRoot
 
 TRACKS = 50_000
 FRAMES = 600
 ROWS_PER_FRAME = 10
+
+
+class ScenarioResult(TypedDict, total=False):
+    """What a scenario's process reports (as JSON, so the phases' tuples come back as lists)."""
+
+    frames: list[float]  # ms per frame
+    peak_mb: float
+    peaks: list[float]  # the peak of every run, added by _median_run
+    renderer: str
+    first_frame_s: float
+    songs_ready_s: float
+    memory: dict[str, float]
+    phases: list[tuple[str, dict[str, float]]]
+    settle_frames: int
+    queries: int
+    events_per_s: float
+    renders: int
+
+
+#: Figures that are the median of all runs rather than those of the run shown.
+MEDIAN_OF_RUNS: tuple[Literal["first_frame_s", "songs_ready_s"], ...] = ("first_frame_s", "songs_ready_s")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -58,7 +89,7 @@ def _build_library(folder: Path) -> Path:
 # --- inside a scenario's own process ------------------------------------------------------------
 
 
-def _window() -> object:
+def _window() -> WindowBase:
     os.environ.setdefault("SDL_VIDEODRIVER", "offscreen")
     os.environ.setdefault("KIVY_CLIPBOARD", "dummy")
     from kivy.config import Config
@@ -77,7 +108,7 @@ def _window() -> object:
     return EventLoop.window
 
 
-def _frame_times(count: int, before_frame: object = None) -> list[float]:
+def _frame_times(count: int, before_frame: Callable[[int], None] | None = None) -> list[float]:
     from kivy.base import EventLoop
     from kivy.graphics import Color, Rectangle
 
@@ -90,7 +121,7 @@ def _frame_times(count: int, before_frame: object = None) -> list[float]:
     times = []
     for i in range(count):
         if before_frame is not None:
-            before_frame(i)  # type: ignore[operator]
+            before_frame(i)
         dirt.a = 0.001 if i % 2 else 0.0
         start = time.perf_counter()
         EventLoop.idle()  # clock callbacks, input, layout and the draw, as in the app's loop
@@ -138,7 +169,7 @@ def _memory() -> dict[str, float]:
             "software_gl": software_gl / 1024}
 
 
-def _scenario_baseline(started: float) -> dict[str, object]:
+def _scenario_baseline(started: float) -> ScenarioResult:
     _window()
     from kivy.base import EventLoop
 
@@ -150,7 +181,7 @@ def _scenario_baseline(started: float) -> dict[str, object]:
             "memory": _memory()}
 
 
-def _open_ui(folder: Path) -> tuple[object, object, object]:
+def _open_ui(folder: Path) -> tuple[KioskRoot, EventBus, Jukebox]:
     from kiosk.core.bus import EventBus
     from kiosk.core.jukebox import Jukebox
     from kiosk.library.store import SqlLibraryStore
@@ -166,26 +197,26 @@ def _open_ui(folder: Path) -> tuple[object, object, object]:
     return KioskRoot(ctx), bus, jukebox
 
 
-def _scenario_idle(folder: Path) -> dict[str, object]:
+def _scenario_idle(folder: Path) -> ScenarioResult:
     """The jukebox UI on the now-playing screen, nothing happening, every frame redrawn."""
     window = _window()
     root, _bus, _jukebox = _open_ui(folder)
-    window.add_widget(root)  # type: ignore[attr-defined]
+    window.add_widget(root)
     _frame_times(120)
     return {"frames": _frame_times(FRAMES), "peak_mb": _peak_mb()}
 
 
-def _scenario_start(folder: Path, started: float) -> dict[str, object]:
+def _scenario_start(folder: Path, started: float) -> ScenarioResult:
     window = _window()
     from kivy.base import EventLoop
 
     root, _bus, _jukebox = _open_ui(folder)
-    window.add_widget(root)  # type: ignore[attr-defined]
+    window.add_widget(root)
     EventLoop.idle()
     first_frame = time.perf_counter() - started
     at_first_frame = _memory()
-    root.go_to("library")  # type: ignore[attr-defined]
-    library = root.library  # type: ignore[attr-defined]
+    root.go_to("library")
+    library = root.library
     while library.source.count < TRACKS or any(
         row.title.text == "…" for block in library.song_blocks() for row in block.rows if row.opacity
     ):
@@ -195,12 +226,12 @@ def _scenario_start(folder: Path, started: float) -> dict[str, object]:
             "memory": at_first_frame}
 
 
-def _scenario_scroll(folder: Path) -> dict[str, object]:
+def _scenario_scroll(folder: Path) -> ScenarioResult:
     window = _window()
     root, _bus, _jukebox = _open_ui(folder)
-    window.add_widget(root)  # type: ignore[attr-defined]
-    root.go_to("library")  # type: ignore[attr-defined]
-    library = root.library  # type: ignore[attr-defined]
+    window.add_widget(root)
+    root.go_to("library")
+    library = root.library
     library.show_tab("songs")
     from kivy.base import EventLoop
 
@@ -227,10 +258,10 @@ def _scenario_scroll(folder: Path) -> dict[str, object]:
             "queries": library.source.queries}
 
 
-def _scenario_scan(folder: Path, rate: float | None) -> dict[str, object]:
+def _scenario_scan(folder: Path, rate: float | None) -> ScenarioResult:
     window = _window()
     root, bus, _jukebox = _open_ui(folder)
-    window.add_widget(root)  # type: ignore[attr-defined]
+    window.add_widget(root)
     from kivy.base import EventLoop
 
     from kiosk.core.events import LibraryScanProgress
@@ -261,10 +292,10 @@ def _scenario_scan(folder: Path, rate: float | None) -> dict[str, object]:
     thread.join()
     elapsed = time.perf_counter() - started
     return {"frames": times, "peak_mb": _peak_mb(), "events_per_s": published[0] / elapsed,
-            "renders": root.importing.renders}  # type: ignore[attr-defined]
+            "renders": root.importing.renders}
 
 
-def _scenario_session(folder: Path) -> dict[str, object]:
+def _scenario_session(folder: Path) -> ScenarioResult:
     """One process through a visit of everything, memory read after each phase (the peak is the
     process's high-water mark, VmHWM, so a short burst between two readings still counts)."""
     phases: list[tuple[str, dict[str, float]]] = [("python started", _memory())]
@@ -278,14 +309,14 @@ def _scenario_session(folder: Path) -> dict[str, object]:
     EventLoop.idle()
     phases.append(("Kivy window open, one frame", _memory()))
     root, bus, _jukebox = _open_ui(folder)
-    window.add_widget(root)  # type: ignore[attr-defined]
+    window.add_widget(root)
     EventLoop.idle()
     phases.append(("jukebox UI built, first frame", _memory()))
     _frame_times(120)
     phases.append(("now playing, 120 frames", _memory()))
 
-    root.go_to("library")  # type: ignore[attr-defined]
-    library = root.library  # type: ignore[attr-defined]
+    root.go_to("library")
+    library = root.library
     library.show_tab("songs")
     _until(lambda: library.source.count == TRACKS and _songs_shown(library))
     phases.append(("library open: song count and first page", _memory()))
@@ -316,12 +347,16 @@ def _scenario_session(folder: Path) -> dict[str, object]:
     phases.append(("artists", _memory()))
 
     library.show_tab("search")
+
+    def answered(query: str) -> Callable[[], bool]:
+        return lambda: f"“{query}”" in library.search_status.text
+
     for query in ("b", "bl", "blu", "blue", "blue m", "night", "orbit 0", "e", "signal river"):
         library.search_field.text = query
-        _until(lambda q=query: f"“{q}”" in library.search_status.text)
+        _until(answered(query))
     phases.append(("search: 9 queries typed, 100 results each", _memory()))
 
-    root.go_to("import")  # type: ignore[attr-defined]
+    root.go_to("import")
     from kiosk.core.events import LibraryScanProgress
 
     def progress(i: int) -> None:
@@ -333,23 +368,22 @@ def _scenario_session(folder: Path) -> dict[str, object]:
     _frame_times(FRAMES, progress)
     phases.append(("scan progress: 10,200 events on the import panel", _memory()))
     for name in ("queue", "playlists", "settings", "now"):
-        root.go_to(name)  # type: ignore[attr-defined]
+        root.go_to(name)
         _frame_times(30)
     phases.append(("every screen visited", _memory()))
     return {"phases": phases, "peak_mb": _peak_mb()}
 
 
-def _songs_shown(library: object) -> bool:
-    return not any(row.title.text == "…" for block in library.song_blocks()  # type: ignore[attr-defined]
-                   for row in block.rows if row.opacity)
+def _songs_shown(library: LibraryScreen) -> bool:
+    return not any(row.title.text == "…" for block in library.song_blocks() for row in block.rows if row.opacity)
 
 
-def _until(predicate: object, timeout: float = 60.0) -> None:
+def _until(predicate: Callable[[], object], timeout: float = 60.0) -> None:
     """Frames until ``predicate()`` holds: the store's threads answer meanwhile."""
     from kivy.base import EventLoop
 
     deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         if time.monotonic() > deadline:
             raise RuntimeError(f"timed out waiting for {predicate}")
         EventLoop.idle()
@@ -392,7 +426,7 @@ def unit_malloc_env(unit: Path = UNIT_FILE) -> dict[str, str]:
     return env
 
 
-def _run_child(scenario: str, folder: Path, kivy_home: Path) -> dict[str, object]:
+def _run_child(scenario: str, folder: Path, kivy_home: Path) -> ScenarioResult:
     env = dict(os.environ)
     env.update(unit_malloc_env())
     env.update(SDL_VIDEODRIVER="offscreen", KIVY_HOME=str(kivy_home), KIVY_NO_ARGS="1", KIVY_LOG_MODE="PYTHON",
@@ -409,20 +443,21 @@ def _run_child(scenario: str, folder: Path, kivy_home: Path) -> dict[str, object
     out = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=900)
     for line in out.stdout.splitlines():
         if line.startswith("RESULT "):
-            return json.loads(line[7:])  # type: ignore[no-any-return]
+            result: ScenarioResult = json.loads(line[7:])
+            return result
     raise RuntimeError(f"scenario {scenario} failed: {out.stderr[-2000:]}")
 
 
-def _median_run(scenario: str, folder: Path, runs: int) -> dict[str, object]:
+def _median_run(scenario: str, folder: Path, runs: int) -> ScenarioResult:
     """Runs a scenario ``runs`` times (each in a fresh process); the run with the median peak is kept
     whole, so every figure printed for it comes from one and the same process."""
     results = [_run_child(scenario, folder, folder / f"kivy-{scenario}-{i}") for i in range(runs)]
-    results.sort(key=lambda r: float(r["peak_mb"]))  # type: ignore[arg-type]
+    results.sort(key=lambda r: r["peak_mb"])
     chosen = results[len(results) // 2]
-    chosen["peaks"] = [float(r["peak_mb"]) for r in results]  # type: ignore[arg-type]
-    for key in ("first_frame_s", "songs_ready_s"):
+    chosen["peaks"] = [r["peak_mb"] for r in results]
+    for key in MEDIAN_OF_RUNS:
         if key in chosen:
-            chosen[key] = statistics.median(float(r[key]) for r in results)  # type: ignore[arg-type]
+            chosen[key] = statistics.median(r[key] for r in results)
     return chosen
 
 
@@ -450,9 +485,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{label:<58} {m['rss']:>6.0f} {m['hwm']:>6.0f} {m['anon']:>6.0f} {m['file']:>6.0f} "
               f"{m['software_gl']:>6.0f} {m['hwm'] - m['software_gl']:>7.0f}")
 
-    mem_row("baseline: empty Kivy window, Kivy's default graphics", base_default["memory"])  # type: ignore[arg-type]
-    mem_row("baseline: empty Kivy window, the jukebox's graphics", base["memory"])  # type: ignore[arg-type]
-    for label, memory in session["phases"]:  # type: ignore[attr-defined]
+    mem_row("baseline: empty Kivy window, Kivy's default graphics", base_default["memory"])
+    mem_row("baseline: empty Kivy window, the jukebox's graphics", base["memory"])
+    for label, memory in session["phases"]:
         mem_row(label, memory)
     print("-" * 100)
     print("sw GL: file-backed pages of the software renderer (libLLVM, swrast_dri), which a Pi's v3d GPU does not"
@@ -461,9 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'frame times':<58} {'p50 ms':>8} {'p99 ms':>8} {'peak MB':>8}")
     print("-" * 86)
 
-    def row(label: str, data: dict[str, object]) -> None:
+    def row(label: str, data: ScenarioResult) -> None:
         frames = data["frames"]
-        assert isinstance(frames, list)
         print(f"{label:<58} {statistics.median(frames):>8.2f} {_percentile(frames, 0.99):>8.2f} "
               f"{data['peak_mb']:>8.0f}")
 
@@ -474,7 +508,7 @@ def main(argv: list[str] | None = None) -> int:
     row(f"scan progress unthrottled, {flood['events_per_s']:,.0f} events/s", flood)
     print("-" * 86)
     print(f"{'start to first frame, ' + format(TRACKS, ',') + ' tracks':<58} {start['first_frame_s'] * 1000:>8.0f} ms"
-          f"{'':>9}{start['memory']['hwm']:>8.0f}")  # type: ignore[index]
+          f"{'':>9}{start['memory']['hwm']:>8.0f}")
     print(f"{'start to song list filled (first frame, open the library)':<58} {start['songs_ready_s'] * 1000:>8.0f} ms")
     print(f"{'baseline: start to first frame, empty Kivy window':<58} {base['first_frame_s'] * 1000:>8.0f} ms"
           f"{'':>9}{base['peak_mb']:>8.0f}")
@@ -483,10 +517,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"scan: import panel redrawn {scan['renders']} times in {FRAMES + 60} frames at 1,000 events/s, "
           f"{flood['renders']} times unthrottled")
     jukebox_runs = (session, start, idle, scroll, scan, flood)
-    peak = max(float(r["peak_mb"]) for r in jukebox_runs)  # type: ignore[arg-type]
-    software_gl = float(session["phases"][-1][1]["software_gl"])  # type: ignore[index]
+    peak = max(r["peak_mb"] for r in jukebox_runs)
+    software_gl = session["phases"][-1][1]["software_gl"]
     print(f"peak memory with {TRACKS:,} tracks: {peak:.0f} MB (goal < 200 MB; runs of the session: "
-          f"{', '.join(f'{p:.0f}' for p in session['peaks'])}); "  # type: ignore[attr-defined]
+          f"{', '.join(f'{p:.0f}' for p in session['peaks'])}); "
           f"without the software renderer's files: {peak - software_gl:.0f} MB; empty window: {base['peak_mb']:.0f} MB")
     return 0
 

@@ -87,8 +87,9 @@ def test_json_round_trip(event: ev.Event) -> None:
 
 def test_events_are_frozen_and_slotted() -> None:
     event = SAMPLES[0]
+    assert isinstance(event, ev.LibraryUpdated)
     with pytest.raises(dataclasses.FrozenInstanceError):
-        event.action = "deleted"  # type: ignore[misc]
+        event.action = "deleted"  # type: ignore[misc]  # read-only on purpose: the assignment must raise
     assert not hasattr(event, "__dict__")
 
 

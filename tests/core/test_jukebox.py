@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Any
@@ -377,10 +377,10 @@ def test_commands_from_many_threads_are_applied_one_at_a_time_and_everyone_agree
     jb = Jukebox(store, bus, queue=LoggedQueue(rng=random.Random(seed)))
 
     def fire(rng: random.Random) -> list[Future[Any]]:
-        futures = []
+        futures: list[Future[Any]] = []
         length = 12  # positions may be out of range: those are refused and change nothing
         for _ in range(60):
-            commands = [
+            commands: list[Callable[[], Future[Any]]] = [
                 lambda: jb.append(rng.sample(tracks, rng.randint(1, 3))),
                 lambda: jb.insert_next(rng.sample(tracks, rng.randint(1, 3))),
                 lambda: jb.remove([rng.randrange(length)]),

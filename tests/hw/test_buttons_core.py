@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from gpiozero.pins.mock import MockFactory
@@ -34,7 +34,7 @@ class EchoPlayer:
 
     def __init__(self, bus: EventBus) -> None:
         self.bus = bus
-        self.state = "stopped"
+        self.state: Literal["playing", "paused", "stopped"] = "stopped"
         self.track_id: int | None = None
         self.index: int | None = None
         self.volume = 0
@@ -42,7 +42,7 @@ class EchoPlayer:
 
     def _announce(self) -> None:
         self.bus.publish(
-            PlayerState(self.state, self.track_id, 0, 180_000, self.index, self.volume, self.muted)  # type: ignore[arg-type]
+            PlayerState(self.state, self.track_id, 0, 180_000, self.index, self.volume, self.muted)
         )
 
     def attach(self, host: PlaybackHost) -> None:
@@ -122,12 +122,16 @@ def ejections(jukebox: Jukebox) -> list[float]:
 
 
 @pytest.fixture
-def controls(factory: MockFactory, jukebox: Jukebox, bus: RecordingBus) -> Iterator[Controls]:
+def presses() -> list[Press]:
+    """Every press the ``controls`` fixture reported, in order."""
+    return []
+
+
+@pytest.fixture
+def controls(factory: MockFactory, jukebox: Jukebox, bus: RecordingBus, presses: list[Press]) -> Iterator[Controls]:
     """The shipped default map ([buttons], [encoder], [leds] of the embedded config)."""
     c = build_controls(embedded_defaults(), jukebox, bus, pin_factory=factory)
-    presses: list[Press] = []
     c.add_listener(presses.append)
-    c.presses = presses  # type: ignore[attr-defined]
     c.start()
     yield c
     c.close()
@@ -154,13 +158,23 @@ def settled() -> None:
     time.sleep(0.15)
 
 
+def volume_step(jukebox: Jukebox) -> int:
+    """The volume step setting (validated as an int when stored)."""
+    step = jukebox.settings()["volume.step"]
+    assert isinstance(step, int)
+    return step
+
+
 def test_next_and_previous_buttons_move_the_current_track_once_per_press(
     factory: MockFactory, controls: Controls, jukebox: Jukebox, bus: RecordingBus
 ) -> None:
+    def at_track(index: int) -> Callable[[], bool]:
+        return lambda: jukebox.queue_snapshot().current_index == index
+
     changes = len(bus.of_type(QueueStateChanged))
     for expected in (1, 2, 3):
         press(factory, 27)  # Next
-        wait_for(lambda expected=expected: jukebox.queue_snapshot().current_index == expected, what=f"track {expected}")
+        wait_for(at_track(expected), what=f"track {expected}")
     press(factory, 17)  # Previous
     wait_for(lambda: jukebox.queue_snapshot().current_index == 2, what="back one")
     settled()
@@ -171,7 +185,7 @@ def test_next_and_previous_buttons_move_the_current_track_once_per_press(
 
 
 def test_the_knob_push_pauses_and_plays_and_a_long_push_stops(
-    factory: MockFactory, controls: Controls, jukebox: Jukebox, bus: RecordingBus
+    factory: MockFactory, controls: Controls, jukebox: Jukebox, bus: RecordingBus, presses: list[Press]
 ) -> None:
     def state() -> str | None:
         s = jukebox.player_state()
@@ -184,15 +198,15 @@ def test_the_knob_push_pauses_and_plays_and_a_long_push_stops(
     press(factory, 13, until=lambda: state() == "stopped")  # held: the long action, while still held
     settled()
     assert state() == "stopped"
-    assert [p.action for p in controls.presses] == ["play_pause", "play_pause", "stop"]  # type: ignore[attr-defined]
+    assert [p.action for p in presses] == ["play_pause", "play_pause", "stop"]
     states = [e.state for e in bus.of_type(PlayerState)]
     assert states[states.index("playing") :][-4:] == ["playing", "paused", "playing", "stopped"]
 
 
 def test_turning_the_knob_steps_the_volume_once_per_detent_both_ways(
-    factory: MockFactory, controls: Controls, jukebox: Jukebox
+    factory: MockFactory, controls: Controls, jukebox: Jukebox, presses: list[Press]
 ) -> None:
-    start, step = jukebox.volume, int(jukebox.settings()["volume.step"])
+    start, step = jukebox.volume, volume_step(jukebox)
 
     def turn() -> None:
         for _ in range(4):
@@ -206,7 +220,7 @@ def test_turning_the_knob_steps_the_volume_once_per_detent_both_ways(
     wait_for(lambda: (s := jukebox.player_state()) is not None and s.volume == expected, what="the player's volume")
     settled()
     assert jukebox.volume == expected
-    assert [p.kind for p in controls.presses] == ["clockwise"] * 4 + ["counterclockwise"] * 7  # type: ignore[attr-defined]
+    assert [p.kind for p in presses] == ["clockwise"] * 4 + ["counterclockwise"] * 7
 
 
 def test_the_favorite_button_hearts_the_current_track_and_a_long_press_mutes(
@@ -224,7 +238,7 @@ def test_the_favorite_button_hearts_the_current_track_and_a_long_press_mutes(
 
 
 def test_the_mode_button_shuffles_and_a_long_press_cycles_repeat(
-    factory: MockFactory, controls: Controls, jukebox: Jukebox
+    factory: MockFactory, controls: Controls, jukebox: Jukebox, presses: list[Press]
 ) -> None:
     press(factory, 24)
     wait_for(lambda: jukebox.queue_snapshot().shuffle, what="shuffle on")
@@ -232,7 +246,7 @@ def test_the_mode_button_shuffles_and_a_long_press_cycles_repeat(
     settled()
     snapshot = jukebox.queue_snapshot()
     assert snapshot.shuffle is True and snapshot.repeat == "all"
-    assert [(p.kind, p.action) for p in controls.presses] == [("short", "shuffle"), ("long", "repeat")]  # type: ignore[attr-defined]
+    assert [(p.kind, p.action) for p in presses] == [("short", "shuffle"), ("long", "repeat")]
 
 
 def test_the_eject_button_asks_the_usb_service_once(
@@ -249,7 +263,7 @@ def test_every_desktop_key_reaches_the_same_core_commands(
 ) -> None:
     assert set(KEY_MAP.values()) == set(ACTIONS)  # every action can be tried on a laptop
     assert action_for_key("M") == "mute" and action_for_key("f13") is None
-    volume, step = jukebox.volume, int(jukebox.settings()["volume.step"])
+    volume, step = jukebox.volume, volume_step(jukebox)
     for key in ("right", "right", "left", "s", "r", "r", "up", "up", "down", "m", "f", "e", "spacebar", "x"):
         action = action_for_key(key)
         assert action is not None
@@ -280,7 +294,7 @@ def test_a_refused_command_is_logged_not_raised(jukebox: Jukebox, caplog: pytest
 
 def test_presses_during_a_real_import_reach_the_core_while_the_import_is_mid_copy(
     tmp_path: Path, media_cache: Path, factory: MockFactory, controls: Controls, jukebox: Jukebox,
-    store: SqlLibraryStore, bus: RecordingBus, tracks: list[int],
+    store: SqlLibraryStore, bus: RecordingBus, tracks: list[int], presses: list[Press],
 ) -> None:
     from kiosk.library.importer import StickImporter
     from kiosk.library.tags import ProcessTagReader
@@ -323,7 +337,7 @@ def test_presses_during_a_real_import_reach_the_core_while_the_import_is_mid_cop
         wait_for(lambda: jukebox.queue_snapshot().current_index == 1, what="next during the import")
         press(factory, 24)  # Mode: shuffle
         wait_for(lambda: jukebox.queue_snapshot().shuffle, what="shuffle during the import")
-        quieter = jukebox.volume - int(jukebox.settings()["volume.step"])
+        quieter = jukebox.volume - volume_step(jukebox)
         join(in_thread(lambda: detent(factory, clockwise=False)))
         wait_for(lambda: (s := jukebox.player_state()) is not None and s.volume == quieter, what="volume, importing")
         assert thread.is_alive() and not results  # all answered while the import was still running
@@ -335,4 +349,4 @@ def test_presses_during_a_real_import_reach_the_core_while_the_import_is_mid_cop
     assert store.count_tracks() == len(tracks) + 12
     wait_for(lambda: controls.leds is not None and controls.leds.wanted("importing") == "off", what="LED off")
     settled()
-    assert [p.action for p in controls.presses] == ["next", "shuffle", "volume_down"]  # type: ignore[attr-defined]
+    assert [p.action for p in presses] == ["next", "shuffle", "volume_down"]

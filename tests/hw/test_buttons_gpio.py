@@ -127,11 +127,17 @@ def commands() -> RecordingCommands:
 
 
 @pytest.fixture
-def controls(factory: MockFactory, commands: RecordingCommands, bus: RecordingBus) -> Iterator[Controls]:
+def presses() -> list[Press]:
+    """Every press the ``controls`` fixture reported, in order."""
+    return []
+
+
+@pytest.fixture
+def controls(
+    factory: MockFactory, commands: RecordingCommands, bus: RecordingBus, presses: list[Press]
+) -> Iterator[Controls]:
     c = build_controls(DEFAULT_MAP, commands, bus, pin_factory=factory)
-    presses: list[Press] = []
     c.add_listener(presses.append)
-    c.presses = presses  # type: ignore[attr-defined]
     c.start()
     yield c
     c.close()
@@ -179,14 +185,17 @@ def test_a_press_from_another_thread_reaches_the_core_once(
 
 
 def test_many_presses_on_several_buttons_from_several_threads_each_reach_the_core_once(
-    factory: MockFactory, controls: Controls, commands: RecordingCommands
+    factory: MockFactory, controls: Controls, commands: RecordingCommands, presses: list[Press]
 ) -> None:
     def tapper(pin: int, times: int) -> Callable[[], None]:
+        def more_presses_than(count: int) -> Callable[[], bool]:
+            return lambda: sum(1 for p in presses if p.pins == (pin,)) > count
+
         def run() -> None:
             mock = factory.pin(pin)
             for k in range(times):
                 mock.drive_low()
-                wait_for(lambda k=k: sum(1 for p in controls.presses if p.pins == (pin,)) > k, what=f"press {k}")  # type: ignore[attr-defined]
+                wait_for(more_presses_than(k), what=f"press {k}")
                 mock.drive_high()
                 time.sleep(controls.spec.timing.debounce * 2)  # let the release settle before the next press
 
@@ -204,7 +213,7 @@ def test_many_presses_on_several_buttons_from_several_threads_each_reach_the_cor
 
 
 def test_long_press_from_another_thread_sends_the_long_action_only(
-    factory: MockFactory, controls: Controls, commands: RecordingCommands
+    factory: MockFactory, controls: Controls, commands: RecordingCommands, presses: list[Press]
 ) -> None:
     mock = factory.pin(24)
 
@@ -216,11 +225,11 @@ def test_long_press_from_another_thread_sends_the_long_action_only(
     join(in_thread(hold))
     time.sleep(0.1)
     assert commands.snapshot() == [("cycle_repeat",)]
-    assert [(p.kind, p.action) for p in controls.presses] == [("long", "repeat")]  # type: ignore[attr-defined]
+    assert [(p.kind, p.action) for p in presses] == [("long", "repeat")]
 
 
 def test_hold_to_repeat_from_another_thread_steps_the_volume_until_released(
-    factory: MockFactory, controls: Controls, commands: RecordingCommands
+    factory: MockFactory, controls: Controls, commands: RecordingCommands, presses: list[Press]
 ) -> None:
     mock = factory.pin(22)
 
@@ -236,12 +245,12 @@ def test_hold_to_repeat_from_another_thread_steps_the_volume_until_released(
     calls = commands.snapshot()
     assert len(calls) == count >= 4
     assert set(calls) == {("step_volume", 1)}
-    kinds = [p.kind for p in controls.presses]  # type: ignore[attr-defined]
+    kinds = [p.kind for p in presses]
     assert kinds[0] == "short" and set(kinds[1:]) == {"repeat"}
 
 
 def test_the_knob_steps_the_volume_both_ways_one_command_per_detent(
-    factory: MockFactory, controls: Controls, commands: RecordingCommands
+    factory: MockFactory, controls: Controls, commands: RecordingCommands, presses: list[Press]
 ) -> None:
     def turn() -> None:
         for _ in range(3):
@@ -251,7 +260,7 @@ def test_the_knob_steps_the_volume_both_ways_one_command_per_detent(
 
     join(in_thread(turn))
     assert commands.snapshot() == [("step_volume", 1)] * 3 + [("step_volume", -1)] * 5
-    assert [p.kind for p in controls.presses] == ["clockwise"] * 3 + ["counterclockwise"] * 5  # type: ignore[attr-defined]
+    assert [p.kind for p in presses] == ["clockwise"] * 3 + ["counterclockwise"] * 5
 
 
 def test_a_wiggling_knob_contact_still_gives_one_step_per_detent(
@@ -307,7 +316,7 @@ def test_callbacks_never_wait_for_the_core(factory: MockFactory, bus: RecordingB
 
 
 def test_a_press_during_an_import_reaches_the_core_while_import_events_stream(
-    factory: MockFactory, controls: Controls, commands: RecordingCommands, bus: RecordingBus
+    factory: MockFactory, controls: Controls, commands: RecordingCommands, bus: RecordingBus, presses: list[Press]
 ) -> None:
     stop = threading.Event()
 
@@ -326,15 +335,18 @@ def test_a_press_during_an_import_reaches_the_core_while_import_events_stream(
         assert controls.leds is not None
         wait_for(lambda: controls.leds is not None and controls.leds.wanted("importing") == "blink")
 
-        def presses() -> None:
+        def pressed(count: int) -> Callable[[], bool]:
+            return lambda: len(presses) == count
+
+        def press_and_turn() -> None:
             for count, pin in enumerate((27, 27, 17), start=1):
                 factory.pin(pin).drive_low()
-                wait_for(lambda count=count: len(controls.presses) == count, what=f"press {count}")  # type: ignore[attr-defined]
+                wait_for(pressed(count), what=f"press {count}")
                 factory.pin(pin).drive_high()
                 time.sleep(controls.spec.timing.debounce * 2)
             detent(factory, clockwise=False)
 
-        join(in_thread(presses))
+        join(in_thread(press_and_turn))
     finally:
         stop.set()
         thread.join(timeout=10)

@@ -10,7 +10,7 @@ import pytest
 from gpiozero.pins.mock import MockFactory
 
 from kiosk.core.bus import RecordingBus
-from kiosk.core.events import AppError, ImportState, PlayerError, PlayerState, StickState
+from kiosk.core.events import AppError, Event, ImportState, PlayerError, PlayerState, StickState
 from kiosk.hw.buttons import Controls, build_controls
 from kiosk.hw.controls_timer import ManualScheduler
 from tests.hw.test_buttons_gpio import wait_for
@@ -26,8 +26,12 @@ def importing(state: str) -> ImportState:
     return ImportState("job-1", state, 1, 10, 100, 1000)  # type: ignore[arg-type]
 
 
-def publish_from_another_thread(bus: RecordingBus, *events: Any) -> None:
-    thread = threading.Thread(target=lambda: [bus.publish(e) for e in events], name="publisher")
+def publish_from_another_thread(bus: RecordingBus, *events: Event) -> None:
+    def publish_all() -> None:
+        for event in events:
+            bus.publish(event)
+
+    thread = threading.Thread(target=publish_all, name="publisher")
     thread.start()
     thread.join(timeout=10)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from kiosk.config import load_config
+from kiosk.config import Config, load_config
 from kiosk.core.bus import RecordingBus
 from kiosk.core.errors import DeviceError
 from kiosk.core.ports.usb import StickDevice
@@ -15,7 +16,7 @@ from kiosk.hw.usb import NoMounter, build_mounter, build_stick_service
 from kiosk.library.store import SqlLibraryStore
 
 
-def _config(tmp_path: Path, helper: str):  # type: ignore[no-untyped-def]
+def _config(tmp_path: Path, helper: str) -> Config:
     path = tmp_path / "config.toml"
     path.write_text(f'[usb]\nmount_helper = "{helper}"\nmount_root = "{tmp_path / "usb"}"\n')
     return load_config(tmp_path / "data", path)
@@ -42,12 +43,13 @@ class SettingsJukebox:
     """The two things the service needs from the jukebox: its settings and a place to register eject."""
 
     def __init__(self, mode: str) -> None:
-        self.mode, self.ejector = mode, None
+        self.mode = mode
+        self.ejector: Callable[[], None] | None = None
 
     def settings(self) -> dict[str, object]:
         return {"import.mode": self.mode}
 
-    def set_ejector(self, fn: object) -> None:
+    def set_ejector(self, fn: Callable[[], None] | None) -> None:
         self.ejector = fn
 
 

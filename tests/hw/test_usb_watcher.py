@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from kiosk.core.ports.usb import StickDevice
@@ -33,8 +34,8 @@ def test_watcher_reports_a_partition_added_and_removed(tmp_path: Path, loop_stic
             removed.append(device)
             got_remove.set()
 
-    def this_loop_only(props: object) -> bool:  # loop devices carry no ID_BUS=usb
-        return dict(props).get("DEVNAME", "") == stick.partition  # type: ignore[call-overload]
+    def this_loop_only(props: Mapping[str, str]) -> bool:  # loop devices carry no ID_BUS=usb
+        return props.get("DEVNAME", "") == stick.partition
 
     watcher = UdevStickWatcher(on_added, on_removed, rule=this_loop_only)
     watcher.start()

@@ -13,6 +13,7 @@ import os
 import stat
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 from mutagen.id3 import APIC, ID3, TIT2, TPE1
@@ -44,10 +45,17 @@ def store(tmp_path: Path, bus: RecordingBus) -> Iterator[SqlLibraryStore]:
         yield s
 
 
-def build_hostile_stick(root: Path, media_cache: Path) -> dict[str, object]:
+class HostileStickExpectations(TypedDict):
+    """What the tests expect of a hostile stick."""
+
+    good: list[str]  # titles of the files that must be read
+    errors: set[str]  # names of the files refused with an error
+
+
+def build_hostile_stick(root: Path, media_cache: Path) -> HostileStickExpectations:
     """Returns what the test expects: names of good files and of each refused item."""
     root.mkdir()
-    good = []
+    good: list[str] = []
 
     def tone(path: Path | bytes, title: str) -> None:
         src = make_tone(root.parent / f"src-{len(good)}.mp3", "mp3", freq=200 + 10 * len(good),
@@ -112,7 +120,7 @@ def test_scanning_a_hostile_stick_in_place(
     tracks = store.list_tracks(limit=100)
     titles = sorted(t.title for t in tracks)
     # In place, the Latin-1 name cannot be stored as a path: refused with its reason.
-    good = [t for t in expected["good"] if t != "Latin-1 name"]  # type: ignore[attr-defined]
+    good = [t for t in expected["good"] if t != "Latin-1 name"]
     hostile_titles = [t for t in titles if t.startswith("[color=ff0000][b]Loud[/b][/color] [2J Title")]
     assert sorted(set(titles) - set(hostile_titles)) == sorted(good)
     assert len(hostile_titles) == 1 and len(hostile_titles[0]) == MAX_TEXT_CHARS, result.error_reasons
@@ -140,9 +148,9 @@ def test_importing_a_hostile_stick(
     assert result.status == "completed"
     tracks = store.list_tracks(limit=100)
     titles = {t.title for t in tracks}
-    assert set(expected["good"]) <= titles  # type: ignore[arg-type]
+    assert set(expected["good"]) <= titles
     assert "Latin-1 name" in titles  # an import renames it from its tags
-    assert len(tracks) == len(expected["good"]) + 1, result.error_reasons  # type: ignore[arg-type]
+    assert len(tracks) == len(expected["good"]) + 1, result.error_reasons
     for track in tracks:
         _assert_clean(track)
         assert music in Path(track.path).parents

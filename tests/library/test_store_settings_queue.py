@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -124,16 +125,12 @@ def test_queue_round_trips_exactly_across_a_reopen(db_path: Path, store: SqlLibr
     reopened = SqlLibraryStore.open(db_path, RecordingBus())
     try:
         loaded = reopened.load_queue()
-        assert loaded == QueueSnapshot(**{**_fields(snapshot), "position_ms": 80_000})
+        assert loaded == dataclasses.replace(snapshot, position_ms=80_000)
         unshuffled_off = QueueSnapshot(entries=loaded.entries[:2], current_index=None, repeat="all", revision=42)
         reopened.save_queue(unshuffled_off)
         assert reopened.load_queue() == unshuffled_off
     finally:
         reopened.close()
-
-
-def _fields(snapshot: QueueSnapshot) -> dict[str, object]:
-    return {name: getattr(snapshot, name) for name in QueueSnapshot.__dataclass_fields__}
 
 
 def test_save_queue_publishes_nothing(store: SqlLibraryStore, bus: RecordingBus, tracks: list[int]) -> None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -76,7 +76,7 @@ class StatePlayer:
         self.calls: list[tuple[Any, ...]] = []
         self.track: Any = None
         self.index: int | None = None
-        self.state = "stopped"
+        self.state: Literal["playing", "paused", "stopped"] = "stopped"
         self.position = 0
         self.volume = 0
         self.muted = False

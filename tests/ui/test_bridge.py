@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from kivy.clock import Clock
 
@@ -13,7 +14,7 @@ from kiosk.ui.bridge import KivyEventBridge
 from tests.core.test_events import SAMPLES
 
 
-def _pump_until(condition, seconds: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+def _pump_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
     deadline = time.monotonic() + seconds
     while not condition() and time.monotonic() < deadline:
         Clock.tick()
@@ -28,7 +29,12 @@ def test_every_event_type_has_a_kivy_event_and_arrives_on_the_main_thread() -> N
     for cls in ALL_EVENTS:
         name = kivy_event_name(cls.name)
         bridge.bind(**{name: lambda _b, e, n=name: received.append((n, e, threading.get_ident()))})
-    worker = threading.Thread(target=lambda: [bus.publish(s) for s in SAMPLES])
+
+    def publish_samples() -> None:
+        for sample in SAMPLES:
+            bus.publish(sample)
+
+    worker = threading.Thread(target=publish_samples)
     worker.start()
     worker.join()
     _pump_until(lambda: len(received) == len(SAMPLES))

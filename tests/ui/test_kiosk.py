@@ -10,6 +10,7 @@ from pathlib import Path
 from kiosk.core.events import LibraryScanProgress
 from kiosk.ui.app import BLOCKED_KEYS, KioskApp, build_root
 from kiosk.ui.dialogs import MessageView
+from kiosk.ui.light import ScreenState
 from tests.ui.conftest import track_infos
 
 
@@ -21,7 +22,7 @@ def _playing(ui, ids):
 def test_idle_dims_then_sleeps_and_the_waking_touch_does_nothing_else(make_ui) -> None:
     ui = make_ui(tracks=5, settings={"screen.dim_after_s": 30, "screen.sleep_after_s": 300})
     _playing(ui, ui.track_ids[:3])
-    states = []
+    states: list[ScreenState] = []
     root = ui.root
     root.on_screen_state = states.append
     next_button = root.now_playing.next_button

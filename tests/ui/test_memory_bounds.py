@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 from kiosk.core.events import StickState
-from kiosk.ui.covers import CoverCache, covers_dir_resolver
+from kiosk.ui.covers import CoverCache, CoverCallback, covers_dir_resolver
 from kiosk.ui.screens.library import ALBUM_PAGE, BLOCK, KEPT_PAGES, PAGE
 from tests.ui.conftest import make_cover, track_infos
 
@@ -112,9 +112,13 @@ def test_the_cover_cache_stays_within_its_bytes_and_decodes_again_what_it_droppe
     budget = 3 * thumb * thumb * 4  # three thumbnails
     cache = CoverCache(covers_dir_resolver(covers_dir), max_bytes=budget)
     got: dict[str, object] = {}
+
+    def keep_as(cover_id: str) -> CoverCallback:
+        return lambda tex, _avg: got.__setitem__(cover_id, tex)
+
     try:
         for cover_id in ids:
-            cache.request(cover_id, thumb, lambda tex, _avg, c=cover_id: got.__setitem__(c, tex))
+            cache.request(cover_id, thumb, keep_as(cover_id))
         _wait(lambda: len(got) == len(ids))
         assert all(texture is not None for texture in got.values())  # every caller got its cover
         assert 0 < cache.cached_bytes <= budget

@@ -27,7 +27,7 @@ class StickDevice:
 class StickRule(Protocol):
     """Decides from a partition's udev properties whether it is a stick to import from."""
 
-    def __call__(self, properties: Mapping[str, str]) -> bool: ...
+    def __call__(self, properties: Mapping[str, str], /) -> bool: ...
 
 
 class Mounter(Protocol):
