@@ -22,7 +22,9 @@ the inventory stage's time is shared with copying.
 
 After ``cp -r`` + ``sync``, one bare ``mutagen.File`` loop per core reads the tags of that copy: the two
 steps together are an import without names, hashes or rows, which shows what overlapping the copy with the
-tag reading wins (the tag reading alone is the part of the job no copy can go without).
+tag reading wins (the tag reading alone is the part of the job no copy can go without). CPU per file is
+reported for each side (the import's own process and its tag workers, ``cp``, the bare loops): on two
+cores, CPU sets the floor of the wall time whenever the disk is quick.
 
 A second, small tree of song-sized files (100 four-minute songs, about 390 MB) is imported and copied the
 same way in every round: with 43 kB files the cost of each file (its tags, its name, its row, its creation
@@ -50,6 +52,7 @@ from pathlib import Path
 from tests.benchmarks.bench_scan import (
     SEED_FORMATS,
     WorkerMemory,
+    _descendants_cpu_and_peak,
     _files,
     _parallel_bare_loops,
     make_tree,
@@ -84,9 +87,12 @@ def _child(root: Path, work: Path) -> int:
         # The stick service starts the tag workers when a stick is inserted, so they come up while it mounts.
         out["workers_start_s"] = start_workers(reader, root)
         importer = StickImporter(store, bus, reader, work / "music")
-        started = time.perf_counter()
+        workers_cpu = _descendants_cpu_and_peak()[0]
+        started, cpu = time.perf_counter(), time.process_time()
         result = importer.import_from(root)
         out["job_s"] = time.perf_counter() - started
+        out["self_cpu_s"] = time.process_time() - cpu  # every thread of the importing process
+        out["workers_cpu_s"] = _descendants_cpu_and_peak()[0] - workers_cpu
         out["copy_s"] = first_seen[result.status] - first_seen["started"]
         stages = importer.last_timings
         out["inventory_s"], out["duplicates_s"] = stages.inventory_s, stages.duplicates_s
@@ -102,12 +108,19 @@ def _child(root: Path, work: Path) -> int:
     return 0
 
 
-def _cp(source: Path, target: Path, *, sync: bool) -> float:
-    started = time.perf_counter()
+def _children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _cp(source: Path, target: Path, *, sync: bool) -> tuple[float, float]:
+    """``cp -r`` (and ``sync``): wall seconds, and the CPU seconds cp used."""
+    started, cpu = time.perf_counter(), _children_cpu_s()
     subprocess.run(["cp", "-r", str(source), str(target)], check=True)
+    cpu = _children_cpu_s() - cpu
     if sync:
         os.sync()  # what the import promises: the copies are on the disk when it says so
-    return time.perf_counter() - started
+    return time.perf_counter() - started, cpu
 
 
 def make_song_tree(count: int = SONGS) -> Path:
@@ -148,12 +161,14 @@ def _round(tree: Path, work: Path, prefix: str, *, reverse: bool) -> dict[str, f
         row.update({f"{prefix}{key}": value for key, value in found.items()})
 
     def run_cp() -> None:
-        row[f"{prefix}cp_s"] = _cp(tree, work / f"{prefix}cp", sync=False)
+        row[f"{prefix}cp_s"], row[f"{prefix}cp_cpu_s"] = _cp(tree, work / f"{prefix}cp", sync=False)
 
     def run_cp_sync() -> None:
-        row[f"{prefix}cp_sync_s"] = _cp(tree, work / f"{prefix}cp-sync", sync=True)
+        row[f"{prefix}cp_sync_s"], _ = _cp(tree, work / f"{prefix}cp-sync", sync=True)
         # The two-step import without names, hashes or rows: copy, then read the copies' tags on every core.
+        cpu = _children_cpu_s()
         row[f"{prefix}tags_after_cp_s"] = _parallel_bare_loops(_files(work / f"{prefix}cp-sync"))
+        row[f"{prefix}tags_cpu_s"] = _children_cpu_s() - cpu
 
     steps = [run_import, run_cp, run_cp_sync]
     for step in steps[::-1] if reverse else steps:
@@ -234,6 +249,14 @@ def main(argv: list[str]) -> int:
         print(f"| {label} | {median(f'{pre}cp_sync_s'):.2f} | {median(f'{pre}tags_after_cp_s'):.2f} "
               f"| {statistics.median(two_step.values()):.2f} | {median(f'{pre}job_s'):.2f} "
               f"| {statistics.median(two_step[id(r)] / r[f'{pre}job_s'] for r in rounds):.2f}x |")
+    print()
+    print("| CPU per file, µs (user + system, all cores; median) | small files | song-sized files |")
+    print("|---|---:|---:|")
+    for label, key in (("our import: the importing process (walk, names, results, syncs, renames, rows)", "self_cpu_s"),
+                       ("our import: the tag workers (copy, hash, tags)", "workers_cpu_s"),
+                       ("cp -r", "cp_cpu_s"),
+                       ("bare mutagen.File loops over the copy (the two-step's tags)", "tags_cpu_s")):
+        print(f"| {label} | {median(key) / count * 1e6:,.0f} | {median(f'songs_{key}') / song_count * 1e6:,.0f} |")
     print()
     print("| stage of the import (median s) | seconds |")
     print("|---|---:|")
