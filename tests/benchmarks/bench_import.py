@@ -26,6 +26,10 @@ tag reading wins (the tag reading alone is the part of the job no copy can go wi
 reported for each side (the import's own process and its tag workers, ``cp``, the bare loops): on two
 cores, CPU sets the floor of the wall time whenever the disk is quick.
 
+Last, when the machine allows it (root, a loop device, a block I/O cgroup; see ``slow_source``), the import
+and ``cp -r`` of the first tree run again from a source that reads at a USB 2 stick's pace, mounted afresh
+for each run: there the reads set the pace, as they do with a real stick.
+
 A second, small tree of song-sized files (100 four-minute songs, about 390 MB) is imported and copied the
 same way in every round: with 43 kB files the cost of each file (its tags, its name, its row, its creation
 on the disk) rules; with songs, the bytes do (read, hash, write, sync).
@@ -47,8 +51,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from tests.benchmarks import slow_source
 from tests.benchmarks.bench_scan import (
     SEED_FORMATS,
     WorkerMemory,
@@ -113,10 +119,12 @@ def _children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _cp(source: Path, target: Path, *, sync: bool) -> tuple[float, float]:
+def _cp(
+    source: Path, target: Path, *, sync: bool, preexec_fn: Callable[[], None] | None = None
+) -> tuple[float, float]:
     """``cp -r`` (and ``sync``): wall seconds, and the CPU seconds cp used."""
     started, cpu = time.perf_counter(), _children_cpu_s()
-    subprocess.run(["cp", "-r", str(source), str(target)], check=True)
+    subprocess.run(["cp", "-r", str(source), str(target)], check=True, preexec_fn=preexec_fn)
     cpu = _children_cpu_s() - cpu
     if sync:
         os.sync()  # what the import promises: the copies are on the disk when it says so
@@ -177,6 +185,27 @@ def _round(tree: Path, work: Path, prefix: str, *, reverse: bool) -> dict[str, f
     return row
 
 
+def _slow_round(source: slow_source.SlowSource, work: Path, *, reverse: bool) -> dict[str, float]:
+    """The import and ``cp -r`` from the slow source, each from a fresh mount and in the throttled cgroup."""
+    row: dict[str, float] = {}
+    (work / "import").mkdir(parents=True)
+
+    def run_import() -> None:
+        found = run_child(
+            "tests.benchmarks.bench_import", source.fresh_mount(), work / "import", preexec_fn=source.enter_cgroup
+        )
+        row.update({key: found[key] for key in ("job_s", "added", "errors")})
+
+    def run_cp() -> None:
+        row["cp_s"], _ = _cp(source.fresh_mount(), work / "cp", sync=False, preexec_fn=source.enter_cgroup)
+
+    steps = [run_import, run_cp]
+    for step in steps[::-1] if reverse else steps:
+        os.sync()
+        step()
+    return row
+
+
 def _tree_size(root: Path) -> tuple[int, float]:
     sizes = [p.stat().st_size for p in root.rglob("*") if p.is_file()]
     return len(sizes), sum(sizes) / 1e6
@@ -188,6 +217,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds; the median counts")
     parser.add_argument("--target", default=None, help="where the copies go (default: the temp folder); "
                         "a tmpfs such as /dev/shm takes the disk out of both sides and leaves the CPU cost")
+    parser.add_argument("--no-slow-source", action="store_true",
+                        help="skip the rounds from a source read at a USB 2 stick's pace (they take a minute)")
     parser.add_argument("--child", nargs=2, default=None)
     args = parser.parse_args(argv)
     if args.child:
@@ -211,6 +242,20 @@ def main(argv: list[str]) -> int:
                   f"songs {song_mb / row['songs_job_s']:.0f}, cp -r {song_mb / row['songs_cp_s']:.0f}, "
                   f"cp -r + sync {song_mb / row['songs_cp_sync_s']:.0f} MB/s)",
                   file=sys.stderr)
+
+    slow_rounds: list[dict[str, float]] = []
+    no_slow_source = "--no-slow-source" if args.no_slow_source else slow_source.reason_unavailable()
+    if not no_slow_source:
+        with (
+            tempfile.TemporaryDirectory(prefix="bench-import-slow-", dir=args.target) as tmp,
+            slow_source.SlowSource(music, Path(tmp)) as source,
+        ):
+            for round_no in range(args.repeat):
+                slow = _slow_round(source, Path(tmp) / f"round-{round_no}", reverse=round_no % 2 == 1)
+                slow_rounds.append(slow)
+                print(f"(slow source, round {round_no + 1} of {args.repeat}: whole job "
+                      f"{size_mb / slow['job_s']:.0f} MB/s, cp -r {size_mb / slow['cp_s']:.0f} MB/s)",
+                      file=sys.stderr)
 
     def median(key: str) -> float:
         return statistics.median(r[key] for r in rounds)
@@ -240,6 +285,19 @@ def main(argv: list[str]) -> int:
     )
     print(f"| peak memory, importing process (MB RSS) | {max(r['rss_self_mb'] for r in rounds):.0f} | | | | | |")
     print(f"| peak memory, largest tag worker (MB RSS) | {max(r['rss_workers_mb'] for r in rounds):.0f} | | | | | |")
+    print()
+    stick_pace = f"{slow_source.USB2_STICK_BPS / 1e6:.0f} MB/s"
+    print(f"| from a source read at a USB 2 stick's pace ({stick_pace}: a loop-device image, throttled by the "
+          "block I/O cgroup, mounted afresh for each run) | ours MB/s | cp -r MB/s | ratio | goal |")
+    print("|---|---:|---:|---:|---|")
+    if slow_rounds:
+        last_slow = slow_rounds[-1]
+        print(f"| whole job, small files ({last_slow['added']:.0f} added, {last_slow['errors']:.0f} errors) "
+              f"| {size_mb / statistics.median(r['job_s'] for r in slow_rounds):,.0f} "
+              f"| {size_mb / statistics.median(r['cp_s'] for r in slow_rounds):,.0f} "
+              f"| {statistics.median(r['cp_s'] / r['job_s'] for r in slow_rounds):.2f}x | 0.8x of cp -r |")
+    else:
+        print(f"| not measured: {no_slow_source} | | | | |")
     print()
     print("| two-step import: cp -r + sync, then tags read by one bare mutagen.File loop per core over the copy "
           "(no names, hashes or rows) | cp -r + sync s | tags s | two-step s | our whole job s | speed vs two-step |")

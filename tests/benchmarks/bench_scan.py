@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -271,10 +272,14 @@ def _scan_with_workers_started(root: Path, work: Path) -> float:
         store.close()
 
 
-def run_child(module: str, root: Path, work: Path) -> dict[str, float]:
-    """Runs ``module --child ROOT WORK`` in a fresh process (its own peak memory) and reads its RESULT line."""
+def run_child(
+    module: str, root: Path, work: Path, preexec_fn: Callable[[], None] | None = None
+) -> dict[str, float]:
+    """Runs ``module --child ROOT WORK`` in a fresh process (its own peak memory) and reads its RESULT line;
+    ``preexec_fn`` runs in that process first."""
     result = subprocess.run(
         [sys.executable, "-m", module, "--child", str(root), str(work)], capture_output=True, text=True, check=True,
+        preexec_fn=preexec_fn,
     )
     line = next(ln for ln in result.stdout.splitlines() if ln.startswith("RESULT "))
     return json.loads(line.removeprefix("RESULT "))  # type: ignore[no-any-return]
