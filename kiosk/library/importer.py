@@ -315,11 +315,9 @@ class StickImporter:
         tally = job.tally
         sizes = Counter(f.file_size for f in files)
         library = self._store.files_of_sizes(sizes if library_sizes is None else library_sizes.intersection(sizes))
-        library_sizes = {twin.file_size for twin in library}
-        suspects = [
-            f for f in files if f.file_size in library_sizes or (repeats_first and sizes[f.file_size] > 1)
-        ]
-        self.last_timings.shared_size = sum(1 for f in files if sizes[f.file_size] > 1 or f.file_size in library_sizes)
+        twin_sizes = {twin.file_size for twin in library}
+        suspects = [f for f in files if f.file_size in twin_sizes or (repeats_first and sizes[f.file_size] > 1)]
+        self.last_timings.shared_size = sum(1 for f in files if sizes[f.file_size] > 1 or f.file_size in twin_sizes)
         self.last_timings.hashed_first = len(suspects)
         stick_hashes = self._hash_stick_files(suspects, job, alive)
         if stick_hashes is None:

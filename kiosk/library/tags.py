@@ -885,9 +885,9 @@ class _Reading:
 
     def _send_waiting(self) -> None:
         while self._waiting and self._files_in_flight < self._reader.max_files_in_flight:
-            self.submit(self._waiting.popleft())
+            self._send(self._waiting.popleft())
 
-    def submit(self, chunk: list[TagRequest]) -> None:
+    def _send(self, chunk: list[TagRequest]) -> None:
         future = self._reader._submit(chunk, self._read, self._seconds_per_mb, self._timed_out)
         self._pending[future] = chunk
         self._files_in_flight += len(chunk)
