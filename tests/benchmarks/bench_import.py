@@ -159,8 +159,7 @@ def make_song_tree(count: int = SONGS) -> Path:
 
 def _round(tree: Path, work: Path, prefix: str, *, reverse: bool) -> dict[str, float]:
     """One tree's import, ``cp -r`` and ``cp -r`` + sync (then a bare ``mutagen.File`` loop per core over that
-    copy), in this order or the reverse (so no side always goes first), each after an ``os.sync()``; the
-    figures' keys start with ``prefix``."""
+    copy), in turn; the figures' keys start with ``prefix``."""
     row: dict[str, float] = {}
     (work / f"{prefix}import").mkdir(parents=True)
 
@@ -178,11 +177,16 @@ def _round(tree: Path, work: Path, prefix: str, *, reverse: bool) -> dict[str, f
         row[f"{prefix}tags_after_cp_s"] = _parallel_bare_loops(_files(work / f"{prefix}cp-sync"))
         row[f"{prefix}tags_cpu_s"] = _children_cpu_s() - cpu
 
-    steps = [run_import, run_cp, run_cp_sync]
+    _in_turn([run_import, run_cp, run_cp_sync], reverse=reverse)
+    return row
+
+
+def _in_turn(steps: list[Callable[[], None]], *, reverse: bool) -> None:
+    """Runs ``steps`` in this order or the reverse (so no side always goes first), each after an ``os.sync()``
+    (so no one pays for another's writes)."""
     for step in steps[::-1] if reverse else steps:
         os.sync()
         step()
-    return row
 
 
 def _slow_round(source: slow_source.SlowSource, work: Path, *, reverse: bool) -> dict[str, float]:
@@ -199,10 +203,7 @@ def _slow_round(source: slow_source.SlowSource, work: Path, *, reverse: bool) ->
     def run_cp() -> None:
         row["cp_s"], _ = _cp(source.fresh_mount(), work / "cp", sync=False, preexec_fn=source.enter_cgroup)
 
-    steps = [run_import, run_cp]
-    for step in steps[::-1] if reverse else steps:
-        os.sync()
-        step()
+    _in_turn([run_import, run_cp], reverse=reverse)
     return row
 
 
@@ -303,10 +304,10 @@ def main(argv: list[str]) -> int:
           "(no names, hashes or rows) | cp -r + sync s | tags s | two-step s | our whole job s | speed vs two-step |")
     print("|---|---:|---:|---:|---:|---:|")
     for label, pre in (("small files", ""), ("song-sized files", "songs_")):
-        two_step = {id(r): r[f"{pre}cp_sync_s"] + r[f"{pre}tags_after_cp_s"] for r in rounds}
+        two_step = [r[f"{pre}cp_sync_s"] + r[f"{pre}tags_after_cp_s"] for r in rounds]
+        speed = statistics.median(t / r[f"{pre}job_s"] for t, r in zip(two_step, rounds, strict=True))
         print(f"| {label} | {median(f'{pre}cp_sync_s'):.2f} | {median(f'{pre}tags_after_cp_s'):.2f} "
-              f"| {statistics.median(two_step.values()):.2f} | {median(f'{pre}job_s'):.2f} "
-              f"| {statistics.median(two_step[id(r)] / r[f'{pre}job_s'] for r in rounds):.2f}x |")
+              f"| {statistics.median(two_step):.2f} | {median(f'{pre}job_s'):.2f} | {speed:.2f}x |")
     print()
     print("| CPU per file, µs (user + system, all cores; median) | small files | song-sized files |")
     print("|---|---:|---:|")
