@@ -1,12 +1,15 @@
-"""A copy of a tree that reads like a USB stick, for the import benchmark: a read-only ext4 image on a loop
-device, whose reads are throttled by the block I/O cgroup of the processes that read it.
+"""A copy of a tree that reads like a freshly inserted USB stick, for the import benchmark: a read-only ext4
+image on a loop device, mounted afresh for each run, its reads optionally throttled by the block I/O cgroup
+of the processes that read it.
 
 A local disk with a warm page cache hands out a tree faster than any stick, so there ``cp -r`` measures the
-cost of creating files and the import the cost of reading tags. A stick is the other way round: its reads
-set the pace. The image is mounted again before each run, so nothing comes from the page cache; the
-throttle applies to every read, the walk's included, of the processes put in the cgroup (and their
-children: the tag workers). Needs root, ``losetup``, ``mkfs.ext4 -d`` and a cgroup with a block I/O
-throttle (the v1 ``blkio`` controller or the v2 ``io`` one); ``reason_unavailable`` says what is missing.
+cost of creating files and the import the cost of reading tags. A stick is the other way round: it has
+just been inserted, so nothing of it is cached, and its reads set the pace. The image is mounted again
+before each run, and the loop device reads its backing file with direct I/O, so every read goes to the
+disk (the host's page cache holds the image, which was just written). The throttle, for the processes put
+in the cgroup (and their children: the tag workers), applies to every read, the walk's included. Needs
+root, ``losetup``, ``mkfs.ext4 -d`` and a cgroup with a block I/O throttle (the v1 ``blkio`` controller or
+the v2 ``io`` one); ``reason_unavailable`` says what is missing.
 """
 
 from __future__ import annotations
@@ -21,11 +24,11 @@ from pathlib import Path
 USB2_STICK_BPS = 40 * 1024 * 1024
 _CGROUP_V1 = Path("/sys/fs/cgroup/blkio")
 _CGROUP_V2 = Path("/sys/fs/cgroup")
-_NAME = "kiosk-bench-slow-source"
+_NAME = "kiosk-bench-stick-source"
 
 
 def reason_unavailable() -> str:
-    """Why a slow source cannot be made here; empty when it can."""
+    """Why a stick image cannot be made here; empty when it can."""
     if os.geteuid() != 0:
         return "needs root (a loop device, a mount and a cgroup)"
     for tool in ("losetup", "mkfs.ext4", "mount", "umount"):
@@ -43,9 +46,10 @@ def _v2_controllers() -> set[str]:
         return set()
 
 
-class SlowSource:
+class StickImage:
     """``tree`` on a loop-device image in ``work``, its reads throttled to ``read_bps`` for the processes
-    started with ``enter_cgroup`` as their ``preexec_fn``. A context manager: it removes all it made."""
+    started with ``enter_throttled_cgroup`` as their ``preexec_fn``. A context manager: it removes all it
+    made."""
 
     def __init__(self, tree: Path, work: Path, read_bps: int = USB2_STICK_BPS) -> None:
         self._tree, self._work, self._read_bps = tree, work, read_bps
@@ -54,14 +58,14 @@ class SlowSource:
         self._cgroup: Path | None = None
         self._mounted = False
 
-    def __enter__(self) -> SlowSource:
+    def __enter__(self) -> StickImage:
         try:
             size = sum(p.stat().st_size for p in self._tree.rglob("*") if p.is_file())
             with open(self._image, "wb") as image:
                 image.truncate(size * 3 // 2 + 64 * 1024 * 1024)  # room for the file system's own blocks
             subprocess.run(["mkfs.ext4", "-q", "-d", str(self._tree), str(self._image)], check=True)
             self._loop = subprocess.run(
-                ["losetup", "--find", "--show", "--read-only", str(self._image)],
+                ["losetup", "--find", "--show", "--read-only", "--direct-io=on", str(self._image)],
                 check=True, capture_output=True, text=True,
             ).stdout.strip()
             self.mount_point.mkdir()
@@ -94,7 +98,7 @@ class SlowSource:
         self._mounted = True
         return self.mount_point
 
-    def enter_cgroup(self) -> None:
+    def enter_throttled_cgroup(self) -> None:
         """For ``subprocess``'s ``preexec_fn``: the new process (and all it starts) reads at the throttled pace."""
         assert self._cgroup is not None
         (self._cgroup / "cgroup.procs").write_text(str(os.getpid()))
