@@ -287,7 +287,7 @@ class PlayQueue:
             raise InvalidRequestError(f"repeat mode must be one of {', '.join(REPEAT_MODES)}; got {mode!r}")
         if mode == self.repeat:
             return []
-        self.repeat = mode  # type: ignore[assignment]
+        self.repeat = mode
         return [self._state_changed()]
 
     def drop_tracks(self, track_ids: set[int]) -> list[QueueEvent]:

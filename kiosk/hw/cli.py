@@ -30,7 +30,7 @@ mock pins: type a line per simulated action, then Enter (Ctrl-D or 'quit' ends):
 """
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     buttons = subparsers.add_parser("buttons", help="GPIO buttons, knob and LEDs")
     sub = buttons.add_subparsers(title="buttons commands", metavar="COMMAND", required=True)
 

@@ -17,7 +17,7 @@ from kiosk.core.bus import EventBus
 from kiosk.core.events import Event, LibraryScanComplete, LibraryScanProgress
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction) -> None:
     scan = subparsers.add_parser("scan", help="add a folder's music to the library (or copy it in)")
     scan.add_argument("path", type=Path, help="folder to scan")
     scan.add_argument("--db", type=Path, default=None, help="library database (default: from the config)")

@@ -917,7 +917,7 @@ class SqlLibraryStore:
             unshuffled=unshuffled,
             current_index=current_index,
             shuffle=bool(state.shuffle),
-            repeat=repeat,  # type: ignore[arg-type]
+            repeat=repeat,
             revision=state.revision,
             position_ms=state.position_ms,
         )

@@ -44,7 +44,7 @@ def build_root(config: Any, jukebox: Any, bridge: KivyEventBridge | None, messag
     return root
 
 
-class KioskApp(App):  # type: ignore[misc]
+class KioskApp(App):
     title = "Jukebox"
     use_kivy_settings = False
 

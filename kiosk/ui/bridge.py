@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 LATEST_ONLY: frozenset[type[Event]] = frozenset({LibraryScanProgress})
 
 
-class KivyEventBridge(EventDispatcher):  # type: ignore[misc]
+class KivyEventBridge(EventDispatcher):
     """One Kivy event per bus event type: ``on_library_updated``, ``on_queue_updated``, ..."""
 
     _kivy_names = {cls: kivy_event_name(cls.name) for cls in ALL_EVENTS}

@@ -128,7 +128,7 @@ class JukeboxHandle:
         return attr
 
 
-class UiContext(EventDispatcher):  # type: ignore[misc]
+class UiContext(EventDispatcher):
     """Shared by all screens; ``accent`` follows the cover of the track playing."""
 
     accent = ListProperty(list(theme.ACCENT_DEFAULT))

@@ -160,7 +160,7 @@ class KioskRoot(FloatLayout):
         # Now playing is the first thing seen and the import panel must hear a stick arrive; the other
         # screens are built on their first visit (the library alone is tens of MB with 50,000 tracks).
         self.screen("now")
-        self.screen("import").on_attention = self._bring_import_forward  # type: ignore[attr-defined]
+        self.screen("import").on_attention = self._bring_import_forward
         self.add_widget(self.frame)
 
         self.empty_message = MessageView(
@@ -228,7 +228,7 @@ class KioskRoot(FloatLayout):
             self._built[name] = built
             self.screens.add_widget(built)
             if name in self._left_states:
-                built.restore(self._left_states.pop(name))  # type: ignore[attr-defined]
+                built.restore(self._left_states.pop(name))
             log.debug("built the %s screen", name)
         return built
 
@@ -245,7 +245,7 @@ class KioskRoot(FloatLayout):
         if transition.screen_out is screen:  # it would keep the screen alive until the next switch
             self.screens.transition = NoTransition()
         del self._built[name]
-        state = screen.release()  # type: ignore[attr-defined]
+        state = screen.release()
         if state is not None:
             self._left_states[name] = state
         self.screens.remove_widget(screen)
@@ -259,27 +259,27 @@ class KioskRoot(FloatLayout):
 
     @property
     def now_playing(self) -> NowPlayingScreen:
-        return self.screen("now")  # type: ignore[return-value]
+        return self.screen("now")
 
     @property
     def library(self) -> LibraryScreen:
-        return self.screen("library")  # type: ignore[return-value]
+        return self.screen("library")
 
     @property
     def queue(self) -> QueueScreen:
-        return self.screen("queue")  # type: ignore[return-value]
+        return self.screen("queue")
 
     @property
     def playlists(self) -> PlaylistsScreen:
-        return self.screen("playlists")  # type: ignore[return-value]
+        return self.screen("playlists")
 
     @property
     def importing(self) -> ImportScreen:
-        return self.screen("import")  # type: ignore[return-value]
+        return self.screen("import")
 
     @property
     def settings(self) -> SettingsScreen:
-        return self.screen("settings")  # type: ignore[return-value]
+        return self.screen("settings")
 
     def go_to(self, name: str) -> None:
         if name == "settings" and self._pin() and not self.settings_unlocked:

@@ -482,11 +482,11 @@ class VirtualList(ScrollView):
             view = self._make_view()
             view.size_hint = (1, None)
             view.height = self.item_height
-            view.index = -1  # type: ignore[attr-defined]
+            view.index = -1
             self.views.append(view)
             self.content.add_widget(view)
-        shown = {view.index: view for view in self.views if view.index in wanted}  # type: ignore[attr-defined]
-        free = [view for view in self.views if shown.get(view.index) is not view]  # type: ignore[attr-defined]
+        shown = {view.index: view for view in self.views if view.index in wanted}
+        free = [view for view in self.views if shown.get(view.index) is not view]
         for index in wanted:
             view = shown.get(index)
             fresh = view is None
@@ -495,8 +495,8 @@ class VirtualList(ScrollView):
             view.y = self.content.height - (index + 1) * self.item_height
             view.opacity = 1
             if fresh or refresh:
-                view.show(index)  # type: ignore[attr-defined]
+                view.show(index)
         for view in free:  # more views than items on screen (the list got shorter): park them
-            view.index = -1  # type: ignore[attr-defined]
+            view.index = -1
             view.opacity = 0
             view.y = -10 * self.item_height

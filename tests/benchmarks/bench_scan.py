@@ -282,7 +282,7 @@ def run_child(
         preexec_fn=preexec_fn,
     )
     line = next(ln for ln in result.stdout.splitlines() if ln.startswith("RESULT "))
-    return json.loads(line.removeprefix("RESULT "))  # type: ignore[no-any-return]
+    return json.loads(line.removeprefix("RESULT "))
 
 
 def _median(rounds: list[dict[str, float]], key: str) -> float:

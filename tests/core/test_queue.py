@@ -109,7 +109,7 @@ def test_next_and_previous_respect_repeat() -> None:
         lambda q: q.replace([1, 2], 2),
     ],
 )
-def test_bad_requests_raise_and_change_nothing(bad) -> None:  # type: ignore[no-untyped-def]
+def test_bad_requests_raise_and_change_nothing(bad) -> None:
     q = PlayQueue()
     q.append([1, 2, 3])
     before = q.snapshot()

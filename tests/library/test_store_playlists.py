@@ -166,7 +166,7 @@ def test_bad_positions_and_unknown_playlists_write_nothing(
         (InvalidRequestError, lambda: store.remove_from_playlist(mix.id, [-1])),
         (InvalidRequestError, lambda: store.move_in_playlist(mix.id, 0, 3)),
         (InvalidRequestError, lambda: store.move_in_playlist(mix.id, 5, 0)),
-        (InvalidRequestError, lambda: store.move_in_playlist(mix.id, True, 0)),  # type: ignore[arg-type]
+        (InvalidRequestError, lambda: store.move_in_playlist(mix.id, True, 0)),
         (NotFoundError, lambda: store.add_to_playlist(999, [tracks[0]])),
         (NotFoundError, lambda: store.remove_from_playlist(999, [0])),
         (NotFoundError, lambda: store.move_in_playlist(999, 0, 1)),

@@ -26,7 +26,7 @@ def library(store: SqlLibraryStore) -> SqlLibraryStore:
     return store
 
 
-def titles(found: list) -> list[str]:  # type: ignore[type-arg]
+def titles(found: list) -> list[str]:
     return [t.title for t in found]
 
 

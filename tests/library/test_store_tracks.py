@@ -74,7 +74,7 @@ def test_a_row_the_database_refuses_half_way_through_a_batch_writes_nothing(
     # Tried: 2,500 tracks (three multi-row INSERTs) whose last one has no title, which the schema refuses.
     # Must survive: the library as it was, none of the 2,499 good tracks.
     before = db_dump()
-    batch = [track_info(n) for n in range(100, 2_599)] + [track_info(9_999, title=None)]  # type: ignore[arg-type]
+    batch = [track_info(n) for n in range(100, 2_599)] + [track_info(9_999, title=None)]
     with pytest.raises(InvalidRequestError, match="NOT NULL"):
         store.add_tracks(batch)
     assert db_dump() == before and store.count_tracks() == 10

@@ -11,7 +11,7 @@ from tests.ui.conftest import UiHarness
 
 
 def rgb(color: Any) -> tuple[int, int, int]:
-    return tuple(round(c * 255) for c in color[:3])  # type: ignore[return-value]
+    return tuple(round(c * 255) for c in color[:3])
 
 
 def near(pixel: tuple[int, ...], color: Any, tolerance: int = 6) -> bool:
