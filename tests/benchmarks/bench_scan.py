@@ -31,7 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -163,32 +162,6 @@ def _descendants_cpu_and_peak() -> tuple[float, float]:
             if line.startswith("VmHWM:"):
                 peak_kb = max(peak_kb, int(line.split()[1]))
     return cpu_s, peak_kb / 1024
-
-
-class WorkerMemory:
-    """Samples the peak RSS (VmHWM) of this process's descendants: the fork server's tag workers."""
-
-    def __init__(self) -> None:
-        self.peak_kb = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.1):
-            for pid in descendant_pids():
-                try:
-                    status = Path(f"/proc/{pid}/status").read_text()
-                except OSError:
-                    continue
-                for line in status.splitlines():
-                    if line.startswith("VmHWM:"):
-                        self.peak_kb = max(self.peak_kb, int(line.split()[1]))
-
-    def stop(self) -> int:
-        self._stop.set()
-        self._thread.join()
-        return self.peak_kb
 
 
 def _same_work_loop(files: list[str]) -> tuple[float, float]:
