@@ -444,8 +444,7 @@ class StickImporter:
                     outcome, message = "failed", str(exc)
                     tally.error(stick, message)
         finally:
-            results.close()
-            copies.close()
+            results.close()  # the copy job itself is closed by ``import_from``, before its temp files go
             settler.close()
         return outcome, message
 
