@@ -265,14 +265,13 @@ def main(argv: list[str]) -> int:
     def median(key: str) -> float:
         return statistics.median(r[key] for r in rounds)
 
-    def ratio(ours: str, baseline: str) -> float:
-        return statistics.median(r[baseline] / r[ours] for r in rounds)
+    def ratio(ours: str, baseline: str, found: list[dict[str, float]] = rounds) -> float:
+        return statistics.median(r[baseline] / r[ours] for r in found)
 
     def spread(found: list[dict[str, float]], ours: str, baseline: str) -> str:
         """The median ratio with each round's: on a shared disk the rounds can differ several times over."""
-        ratios = [r[baseline] / r[ours] for r in found]
-        each = ", ".join(f"{x:.2f}" for x in ratios)
-        return f"{statistics.median(ratios):.2f}x" + (f" (rounds {each})" if len(ratios) > 1 else "")
+        each = ", ".join(f"{r[baseline] / r[ours]:.2f}" for r in found)
+        return f"{ratio(ours, baseline, found):.2f}x" + (f" (rounds {each})" if len(found) > 1 else "")
 
     last = rounds[-1]
     print(f"{count} files, {size_mb:.0f} MB ({size_mb * 1e3 / count:.0f} kB a file), formats "
